@@ -1,0 +1,70 @@
+"""The errors characterlab raises for a user's mistakes.
+
+Every error here carries a message written for the person who made the mistake: which file, which line,
+which field, and what was expected. The CLI prints them without a traceback. Anything that is not a
+``CharacterlabError`` is a bug in characterlab, not in the user's input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self
+
+__all__ = [
+    "CardError",
+    "CharacterFileError",
+    "CharacterlabError",
+    "FileProblem",
+]
+
+
+class CharacterlabError(Exception):
+    """Base class of every error caused by input that characterlab cannot accept."""
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """One thing wrong with a file, located as precisely as the format allows.
+
+    Attributes:
+        message: What is wrong and what was expected, e.g. ``expected a number in [0, 1], got "high"``.
+        line: 1-based line in the file, when the format has lines and the problem has a place.
+        field: Dotted path of the offending field, e.g. ``traits[2].strength``.
+    """
+
+    message: str
+    line: int | None = None
+    field: str | None = None
+
+    def format(self, source: str) -> str:
+        """Render as ``source:line: field: message``, leaving out the parts that are unknown."""
+        where = source if self.line is None else f"{source}:{self.line}"
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class _FileError(CharacterlabError):
+    """An input file with one or more problems; ``str()`` gives one line per problem."""
+
+    def __init__(self, source: str | Path, problems: Sequence[FileProblem]) -> None:
+        if not problems:
+            raise ValueError("a file error needs at least one problem")
+        self.source = str(source)
+        self.problems = tuple(problems)
+        super().__init__("\n".join(problem.format(self.source) for problem in self.problems))
+
+    @classmethod
+    def single(
+        cls, source: str | Path, message: str, *, line: int | None = None, field: str | None = None
+    ) -> Self:
+        """Build an error with exactly one problem."""
+        return cls(source, [FileProblem(message, line=line, field=field)])
+
+
+class CharacterFileError(_FileError):
+    """A ``*.character.yaml`` file that is unreadable, not YAML, or not a valid character."""
+
+
+class CardError(_FileError):
+    """A character card (JSON, PNG or CHARX) that cannot be read or does not follow the card specs."""
