@@ -81,10 +81,14 @@ def parse_character(text: str, *, source: str = "<character>") -> Character:
         raise CharacterFileError(source, duplicates)
     if not isinstance(data, dict):
         raise CharacterFileError.single(
-            source, f"expected a mapping of fields starting with `schema: {CHARACTER_SCHEMA}`, got {_kind(data)}", line=1
+            source,
+            f"expected a mapping of fields starting with `schema: {CHARACTER_SCHEMA}`, got {_kind(data)}",
+            line=1,
         )
     if "schema" not in data:
-        raise CharacterFileError.single(source, f"missing; expected `schema: {CHARACTER_SCHEMA}`", line=1, field="schema")
+        raise CharacterFileError.single(
+            source, f"missing; expected `schema: {CHARACTER_SCHEMA}`", line=1, field="schema"
+        )
     try:
         return Character.model_validate(data)
     except ValidationError as error:
@@ -125,12 +129,20 @@ def validation_problems(error: ValidationError, data: object, lines: dict[_Path,
     return problems
 
 
+_YAML_BREAKS = ("\r", "\x85", "\u2028", "\u2029")
+
+
 class _BlockDumper(yaml.SafeDumper):
     """A YAML dumper that writes multi-line strings as ``|`` blocks."""
 
 
 def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value and not value.endswith((" ", "\t")) else None
+    if any(char in value for char in _YAML_BREAKS):
+        style: str | None = '"'  # YAML readers normalise these breaks in any other style
+    elif "\n" in value and not value.endswith((" ", "\t")):
+        style = "|"
+    else:
+        style = None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
@@ -176,12 +188,13 @@ def _data_path(loc: tuple[str | int, ...], data: object) -> _Path:
     for index, part in enumerate(loc):
         if isinstance(current, dict) and part in current:
             current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+        elif isinstance(current, list) and isinstance(part, int):
+            if not 0 <= part < len(current):
+                continue
             current = current[part]
-        elif index == len(loc) - 1 and isinstance(current, dict):
-            pass  # a missing field: name it, it has no line of its own
-        else:
-            continue
+        elif not (index == len(loc) - 1 and isinstance(current, dict)):
+            continue  # not a key: a union tag or a validator's name
+        # else: a missing field, named though it has no line of its own
         path.append(part)
     return tuple(path)
 
@@ -203,7 +216,14 @@ def _field_name(path: _Path) -> str:
 def _kind(value: object) -> str:
     if value is None:
         return "nothing"
-    names = {str: "text", bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "a mapping"}
+    names = {
+        str: "text",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        list: "a list",
+        dict: "a mapping",
+    }
     return names.get(type(value), type(value).__name__)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -40,7 +40,7 @@ __all__ = [
     "TraitScorer",
 ]
 
-CHARACTER_SCHEMA = "characterlab/character@1"
+CHARACTER_SCHEMA: Final = "characterlab/character@1"
 """The schema string every character file starts with; bumped when the format changes incompatibly."""
 
 
@@ -55,18 +55,18 @@ def _shown(value: object) -> str:
 def _unit_interval(value: object) -> object:
     # bool is an int in Python and `true` is a bool in YAML; neither is a strength.
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-        raise PydanticCustomError(
-            "unit_interval", "expected a number in [0, 1], got {got}", {"got": _shown(value)}
-        )
+        raise PydanticCustomError("unit_interval", "expected a number in [0, 1], got {got}", {"got": _shown(value)})
     return float(value)
 
 
 def _direction(value: object) -> object:
     if isinstance(value, bool) or value not in (1, -1):
         raise PydanticCustomError(
-            "direction", "expected +1 (more is the trait) or -1 (less is the trait), got {got}", {"got": _shown(value)}
+            "direction",
+            "expected +1 (more is the trait) or -1 (less is the trait), got {got}",
+            {"got": _shown(value)},
         )
-    return int(value)  # type: ignore[call-overload]
+    return value
 
 
 Strength = Annotated[float, BeforeValidator(_unit_interval)]
@@ -92,7 +92,7 @@ class Exchange(_Record):
 class SentimentScorer(_Record):
     """Judge-free measure: the sentiment of a reply (VADER compound score) moves with the trait."""
 
-    kind: Literal["sentiment"] = "sentiment"
+    kind: Literal["sentiment"]
     direction: Direction = 1
     """+1 if a more positive reply shows more of the trait, -1 if a more negative one does."""
 
@@ -100,7 +100,7 @@ class SentimentScorer(_Record):
 class LanguageScorer(_Record):
     """Judge-free measure: the reply is written in the given language."""
 
-    kind: Literal["language"] = "language"
+    kind: Literal["language"]
     language: Annotated[str, Field(pattern=r"^[a-z]{2}$")]
     """ISO 639-1 code of the language the trait speaks in, e.g. ``fr``."""
 
@@ -108,7 +108,7 @@ class LanguageScorer(_Record):
 class RegexScorer(_Record):
     """Judge-free measure: a regular expression that matches replies showing the trait."""
 
-    kind: Literal["regex"] = "regex"
+    kind: Literal["regex"]
     pattern: NonEmptyText
     """Python regular expression, searched anywhere in the reply."""
     direction: Direction = 1
@@ -122,7 +122,9 @@ class RegexScorer(_Record):
             re.compile(pattern)
         except re.error as error:
             raise PydanticCustomError(
-                "regex", "expected a valid regular expression, got {got} ({why})", {"got": _shown(pattern), "why": str(error)}
+                "regex",
+                "expected a valid regular expression, got {got} ({why})",
+                {"got": _shown(pattern), "why": str(error)},
             ) from None
         return pattern
 
@@ -130,7 +132,7 @@ class RegexScorer(_Record):
 class KeywordsScorer(_Record):
     """Judge-free measure: how many of the given words or phrases a reply uses."""
 
-    kind: Literal["keywords"] = "keywords"
+    kind: Literal["keywords"]
     keywords: Annotated[list[NonEmptyText], Field(min_length=1)]
     direction: Direction = 1
     """+1 if using the words shows the trait, -1 if it shows its absence."""
@@ -138,9 +140,7 @@ class KeywordsScorer(_Record):
     """Match whole words only (``art`` does not count inside ``start``)."""
 
 
-TraitScorer = Annotated[
-    SentimentScorer | LanguageScorer | RegexScorer | KeywordsScorer, Field(discriminator="kind")
-]
+TraitScorer = Annotated[SentimentScorer | LanguageScorer | RegexScorer | KeywordsScorer, Field(discriminator="kind")]
 """A judge-free measure of a trait, chosen by its ``kind``."""
 
 
@@ -254,7 +254,7 @@ class Character(_Record):
     alternate_greetings: list[str] = []
     """Other opening messages to choose from."""
     example_dialogue: str = ""
-    """Example conversations in card format: blocks starting with ``<START>``, lines ``{{user}}: ...``/``{{char}}: ...``."""
+    """Example conversations in card format: blocks opened by ``<START>``, lines ``{{user}}: ...``/``{{char}}: ...``."""
     system_prompt: str = ""
     """Replaces the system prompt built from the sections above; ``{{original}}`` inserts that built prompt."""
     post_history_instructions: str = ""
