@@ -55,9 +55,7 @@ class _FileError(CharacterlabError):
         super().__init__("\n".join(problem.format(self.source) for problem in self.problems))
 
     @classmethod
-    def single(
-        cls, source: str | Path, message: str, *, line: int | None = None, field: str | None = None
-    ) -> Self:
+    def single(cls, source: str | Path, message: str, *, line: int | None = None, field: str | None = None) -> Self:
         """Build an error with exactly one problem."""
         return cls(source, [FileProblem(message, line=line, field=field)])
 

@@ -10,6 +10,8 @@ from characterlab.characters._character_file import (
     parse_character,
     save_character,
 )
+from characterlab.characters._corpus import Corpus, Passage, expand_corpus_path, load_corpus, resolve_corpus
+from characterlab.characters._macros import substitute_macros
 from characterlab.characters._model import (
     CHARACTER_SCHEMA,
     Boundary,
@@ -31,16 +33,22 @@ __all__ = [
     "Boundary",
     "CardFields",
     "Character",
+    "Corpus",
     "CorpusSource",
     "Exchange",
     "KeywordsScorer",
     "LanguageScorer",
+    "Passage",
     "RegexScorer",
     "SentimentScorer",
     "Trait",
     "TraitScorer",
     "dump_character",
+    "expand_corpus_path",
     "load_character",
+    "load_corpus",
     "parse_character",
+    "resolve_corpus",
     "save_character",
+    "substitute_macros",
 ]
