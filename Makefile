@@ -1,25 +1,29 @@
 # The two commands of the README: `make demo` and `make test`. Both create .venv on first use and only
 # reinstall when pyproject.toml changes (the stamp file below), so second runs start at once.
 SHELL := /bin/bash
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= out/demo
+# The Lincoln character reads his writings from $$CHARACTERLAB_LINCOLN_CORPUS when set (see its file); the
+# developers' machines keep a copy beside the repository.
+LINCOLN_CORPUS ?= $(wildcard ../shared/data/lincoln/papers-and-writings-of-abraham-lincoln.txt)
 
-.PHONY: demo test lint typecheck pytest setup clean
+.PHONY: demo test setup clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "characterlab needs $(PYTHON) (Python 3.11)"; exit 1; }
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null \
+		|| { echo "characterlab needs Python 3.11 (set PYTHON=/path/to/python3.11)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/characterlab demo --out $(DEMO_OUT)
+	$(if $(LINCOLN_CORPUS),CHARACTERLAB_LINCOLN_CORPUS=$(abspath $(LINCOLN_CORPUS))) \
+		$(BIN)/characterlab demo --out $(DEMO_OUT)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests
