@@ -68,7 +68,10 @@ def test_error_names_file_line_field_and_expectation() -> None:
         (("strength: 0.8", "strength: 1.5"), "ada.character.yaml:8: traits[0].strength: expected a number in [0, 1]"),
         (("strength: 0.8", "strength: true"), "traits[0].strength: expected a number in [0, 1], got true"),
         (("id: wit", "id: Wit!"), "ada.character.yaml:9: traits[1].id: expected text matching"),
-        (("id: wit", "id: curiosity"), 'ada.character.yaml:5: traits: expected unique trait ids, got "curiosity" twice'),
+        (
+            ("id: wit", "id: curiosity"),
+            'ada.character.yaml:5: traits: expected unique trait ids, got "curiosity" twice',
+        ),
         (("    description: makes jokes\n", ""), "ada.character.yaml:9: traits[1].description: missing"),
         (("summary: A mathematician.", "sumary: A mathematician."), "ada.character.yaml:3: sumary: unknown field"),
         (("name: Ada", "name: ''"), "ada.character.yaml:2: name: expected text, got an empty value"),
@@ -109,9 +112,7 @@ def test_yaml_syntax_error_gives_line() -> None:
 
 
 def test_duplicate_keys_are_errors_not_silently_dropped() -> None:
-    assert _errors(VALID + "name: Bob\n") == [
-        "ada.character.yaml:15: name: duplicate key; each field may appear once"
-    ]
+    assert _errors(VALID + "name: Bob\n") == ["ada.character.yaml:15: name: duplicate key; each field may appear once"]
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,18 @@
 This package imports nothing else of characterlab's but its errors: everything else builds on it.
 """
 
+from characterlab.characters._cards import (
+    CARD_EXTENSION_KEY,
+    CARD_EXTENSION_SCHEMA,
+    CardFormat,
+    card_from_json,
+    card_png_bytes,
+    card_to_v2,
+    card_to_v3,
+    parse_card,
+    read_card,
+    write_card,
+)
 from characterlab.characters._character_file import (
     CHARACTER_SUFFIX,
     dump_character,
@@ -26,12 +38,16 @@ from characterlab.characters._model import (
     Trait,
     TraitScorer,
 )
+from characterlab.characters._template import character_template
 
 __all__ = [
+    "CARD_EXTENSION_KEY",
+    "CARD_EXTENSION_SCHEMA",
     "CHARACTER_SCHEMA",
     "CHARACTER_SUFFIX",
     "Boundary",
     "CardFields",
+    "CardFormat",
     "Character",
     "Corpus",
     "CorpusSource",
@@ -43,12 +59,20 @@ __all__ = [
     "SentimentScorer",
     "Trait",
     "TraitScorer",
+    "card_from_json",
+    "card_png_bytes",
+    "card_to_v2",
+    "card_to_v3",
+    "character_template",
     "dump_character",
     "expand_corpus_path",
     "load_character",
     "load_corpus",
+    "parse_card",
     "parse_character",
+    "read_card",
     "resolve_corpus",
     "save_character",
     "substitute_macros",
+    "write_card",
 ]

@@ -1,4 +1,4 @@
-"""The ``characterlab`` command line."""
+"""The ``characterlab`` command line: one module per command group."""
 
 from characterlab.cli._app import app, main
 

@@ -1,0 +1,5 @@
+"""``python -m characterlab`` runs the command line."""
+
+from characterlab.cli import main
+
+main()

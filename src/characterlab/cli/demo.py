@@ -1,0 +1,87 @@
+"""``characterlab demo``: the main job of the README's first command.
+
+Until the studies land, the demo stages the bundled characters: it validates each one, renders its chat and
+transcript frames, exports it as PNG and V3 cards, checks that the PNG card imports back to the same character,
+reads the corpus of corpus-grounded characters when it can be found, and writes a page that shows it all.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from characterlab.characters import (
+    CHARACTER_SUFFIX,
+    Character,
+    load_character,
+    load_corpus,
+    read_card,
+    write_card,
+)
+from characterlab.cli._console import console
+from characterlab.errors import CharacterFileError, CharacterlabError
+from characterlab.report import GalleryEntry, render_character_gallery
+from characterlab.stage import render_chat_frame, render_transcript_frame
+
+__all__ = ["demo"]
+
+
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder to write the demo's output into.")] = Path("out/demo"),
+    characters: Annotated[Path, typer.Option(help="Folder of character files to stage.")] = Path("examples/characters"),
+) -> None:
+    """Run the demo: stage the bundled characters and write a page that shows them."""
+    paths = sorted(characters.glob(f"*{CHARACTER_SUFFIX}"))
+    if not paths:
+        raise CharacterlabError(f"no *{CHARACTER_SUFFIX} files in {characters}; pass --characters FOLDER")
+    out.mkdir(parents=True, exist_ok=True)
+    entries = [_stage(path, out) for path in paths]
+    index = out / "index.html"
+    index.write_text(render_character_gallery(entries, title="characterlab: the bundled characters"), encoding="utf-8")
+    console.print(f"\n[bold]demo done[/]: {len(entries)} characters staged.")
+    console.print(f"open [bold]{escape(str(index.resolve()))}[/] in a browser")
+
+
+def _stage(path: Path, out: Path) -> GalleryEntry:
+    character = load_character(path)
+    slug = re.sub(r"[^a-z0-9]+", "-", path.name.removesuffix(CHARACTER_SUFFIX).lower()).strip("-")
+    folder = out / slug
+    folder.mkdir(exist_ok=True)
+    chat = [message.model_dump() for message in render_chat_frame(character)]
+    (folder / "chat-frame.json").write_text(json.dumps(chat, indent=2, ensure_ascii=False), encoding="utf-8")
+    transcript = render_transcript_frame(character)
+    (folder / "transcript-frame.txt").write_text(transcript.prompt, encoding="utf-8")
+    png, v3 = folder / f"{slug}.card.png", folder / f"{slug}.card.json"
+    write_card(character, png, format="png")
+    write_card(character, v3, format="v3")
+    notes = [_round_trip(character, png), _round_trip(character, v3)]
+    if character.corpus:
+        notes.append(_corpus_note(character, path.parent))
+    console.print(f"[green]✓[/] {escape(character.name)}: {len(character.traits)} trait(s); " + "; ".join(notes))
+    files = {
+        "chat frame": f"{slug}/chat-frame.json",
+        "transcript frame": f"{slug}/transcript-frame.txt",
+        "PNG card": f"{slug}/{png.name}",
+        "V3 card": f"{slug}/{v3.name}",
+    }
+    return GalleryEntry(character, source=str(path), card_png=png.read_bytes(), files=files, notes=notes)
+
+
+def _round_trip(character: Character, card: Path) -> str:
+    back = read_card(card)
+    if back != character:
+        raise CharacterlabError(f"{card}: importing the exported card did not give the same character back")
+    return f"{card.suffix[1:].upper()} card re-imports identically"
+
+
+def _corpus_note(character: Character, folder: Path) -> str:
+    try:
+        corpus = load_corpus(character, folder)
+    except CharacterFileError as error:
+        return f"corpus not found here ({error}); see the comments in the character file"
+    return f"corpus: {len(corpus.passages):,} passages, {corpus.word_count:,} words"
