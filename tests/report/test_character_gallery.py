@@ -33,3 +33,11 @@ def test_gallery_lists_every_character_with_its_files() -> None:
     assert page.count("<article") == 2
     assert 'href="Ada.png"' in page and 'href="Bo.png"' in page
     assert "2 character(s)" in page
+
+
+def test_gallery_fills_macros() -> None:
+    character = Character(
+        name="Ada", summary="{{char}} greets {{user}}.", traits=[Trait(id="x", description="<BOT> asks", strength=1)]
+    )
+    page = render_character_gallery([GalleryEntry(character, source="a", card_png=PNG)])
+    assert "Ada greets User." in page and "Ada asks" in page and "{{" not in page

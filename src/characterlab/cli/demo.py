@@ -59,7 +59,7 @@ def _stage(path: Path, out: Path) -> GalleryEntry:
     png, v3 = folder / f"{slug}.card.png", folder / f"{slug}.card.json"
     write_card(character, png, format="png")
     write_card(character, v3, format="v3")
-    notes = [_round_trip(character, png), _round_trip(character, v3)]
+    notes = [_round_trip(character, png, "PNG"), _round_trip(character, v3, "V3 JSON")]
     if character.corpus:
         notes.append(_corpus_note(character, path.parent))
     console.print(f"[green]✓[/] {escape(character.name)}: {len(character.traits)} trait(s); " + "; ".join(notes))
@@ -72,11 +72,11 @@ def _stage(path: Path, out: Path) -> GalleryEntry:
     return GalleryEntry(character, source=str(path), card_png=png.read_bytes(), files=files, notes=notes)
 
 
-def _round_trip(character: Character, card: Path) -> str:
+def _round_trip(character: Character, card: Path, label: str) -> str:
     back = read_card(card)
     if back != character:
         raise CharacterlabError(f"{card}: importing the exported card did not give the same character back")
-    return f"{card.suffix[1:].upper()} card re-imports identically"
+    return f"{label} card re-imports identically"
 
 
 def _corpus_note(character: Character, folder: Path) -> str:

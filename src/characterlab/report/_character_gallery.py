@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from characterlab import __version__
-from characterlab.characters import Character
+from characterlab.characters import Character, substitute_macros
 from characterlab.report._environment import report_environment
 from characterlab.stage import render_system_prompt, render_transcript_frame, strength_label
 
@@ -41,7 +41,11 @@ def render_character_gallery(entries: list[GalleryEntry], *, title: str = "chara
         {
             "entry": entry,
             "image": "data:image/png;base64," + base64.b64encode(entry.card_png).decode("ascii"),
-            "traits": [(trait, strength_label(trait.strength)) for trait in entry.character.traits],
+            "summary": _filled(entry.character.summary, entry.character),
+            "traits": [
+                (trait, strength_label(trait.strength), _filled(trait.description, entry.character))
+                for trait in entry.character.traits
+            ],
             "system_prompt": render_system_prompt(entry.character),
             "transcript": render_transcript_frame(entry.character).prompt,
         }
@@ -49,3 +53,7 @@ def render_character_gallery(entries: list[GalleryEntry], *, title: str = "chara
     ]
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return template.render(title=title, cards=cards, version=__version__, generated=generated)
+
+
+def _filled(text: str, character: Character) -> str:
+    return substitute_macros(text, char=character.display_name, user="User")
