@@ -92,10 +92,7 @@ def test_export_then_import(capsys: pytest.CaptureFixture[str], tmp_path: Path, 
     code, _, _ = run(capsys, "character", "import", card, "-o", back)
     assert code == 0
     imported = load_character(back)
-    if fmt == "v2":  # V2 has no nickname or other V3 fields, but everything of ours survives
-        assert imported.model_dump(exclude={"card"}) == ada.model_dump(exclude={"card"})
-    else:
-        assert imported == ada
+    assert imported == ada
 
 
 def test_bad_card_is_a_message_not_a_traceback(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -175,6 +175,8 @@ class _CardExtension(BaseModel):
     """The character was written in characterlab and had no card fields (``Character.card`` was ``None``)."""
     character: dict[str, JsonValue] = {}
     """``summary`` and the non-empty fields of :data:`_LAB_FIELDS`, as in a character file."""
+    nickname: str | None = None
+    """The character's nickname, kept here in V2 cards, which have no field for it."""
 
 
 def read_card(path: str | Path) -> Character:
@@ -289,8 +291,9 @@ def card_from_json(data: object, *, source: str = "<card>") -> Character:
 def card_to_v2(character: Character) -> dict[str, JsonValue]:
     """Export a character as a V2 card (``{"spec": "chara_card_v2", "spec_version": "2.0", "data": {...}}``).
 
-    A card imported as V2 comes back equal to the original. V3-only fields (``nickname``, ``assets``,
-    ``source``, ...) have no place in V2 and are left out; export V3 or PNG to keep them.
+    A card imported as V2 comes back equal to the original. V3-only fields (``assets``, ``source``, ...) have no
+    place in V2 and are left out (export V3 or PNG to keep them); the nickname is kept under
+    ``extensions.characterlab``.
 
     Args:
         character: The character.
@@ -493,6 +496,8 @@ def _character(card_data: _CardDataV2, fields: CardFields, *, nickname: str | No
     stored = None if extension is None else _stored_fields(extension, name=card_data.name, source=source)
     written_here = extension is not None and extension.written_here and fields == _default_card_fields(fields.spec)
     kept = stored if stored is not None else Character(name=card_data.name)
+    if nickname is None and extension is not None:
+        nickname = extension.nickname
     return Character(
         name=card_data.name,
         nickname=nickname,
@@ -563,7 +568,7 @@ def _restored_summary(description: str, extension: _CardExtension | None, part: 
 def _card(character: Character, spec: Literal["chara_card_v2", "chara_card_v3"]) -> dict[str, JsonValue]:
     fields = character.card or _default_card_fields(spec)
     extensions: dict[str, JsonValue] = dict(character.extensions)
-    extension = _extension_for(character)
+    extension = _extension_for(character, spec)
     if extension is not None:
         extensions[CARD_EXTENSION_KEY] = extension
     data: dict[str, JsonValue] = {
@@ -618,20 +623,26 @@ def _default_card_fields(spec: Literal["chara_card_v1", "chara_card_v2", "chara_
     )
 
 
-def _extension_for(character: Character) -> dict[str, JsonValue] | None:
+def _extension_for(
+    character: Character, spec: Literal["chara_card_v2", "chara_card_v3"]
+) -> dict[str, JsonValue] | None:
     """What goes under ``extensions.characterlab``, or ``None`` when a plain card says it all.
 
     A character imported from a card and carrying nothing cards lack gets no extension, so that card round
-    trips are exact. A character written here is marked, so that it comes back with ``card=None``.
+    trips are exact. A character written here is marked, so that it comes back with ``card=None``. A V2 card
+    keeps the nickname here, since V2 has no field for it.
     """
     present = [name for name in _LAB_FIELDS if getattr(character, name)]
-    if not present and character.card is not None:
+    nickname = character.nickname if spec == _V2 else None
+    if not present and nickname is None and character.card is not None:
         return None
     extension: dict[str, JsonValue] = {"schema": CARD_EXTENSION_SCHEMA}
     if character.card is None:
         extension["written_here"] = True
     if present:
         extension["character"] = character.model_dump(mode="json", include={"summary", *present})
+    if nickname is not None:
+        extension["nickname"] = nickname
     return extension
 
 
