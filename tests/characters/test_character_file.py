@@ -11,16 +11,13 @@ from hypothesis import strategies as st
 from characterlab.characters import (
     Boundary,
     Character,
-    Exchange,
-    KeywordsScorer,
-    SentimentScorer,
-    Trait,
     dump_character,
     load_character,
     parse_character,
     save_character,
 )
 from characterlab.errors import CharacterFileError
+from tests.strategies import characters
 
 VALID = """\
 schema: characterlab/character@1
@@ -145,43 +142,6 @@ def test_save_then_load_is_identical(ada: Character, tmp_path: Path) -> None:
     assert text.startswith("schema: characterlab/character@1\nname: Ada\n")
     assert "summary: |" in text  # multi-line text stays readable
     assert "nickname" not in text  # defaults are left out
-
-
-_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
-_nonempty = _text.filter(lambda s: s.strip() != "")
-_exchange = st.builds(Exchange, context=_nonempty, response=_nonempty)
-_scorer = st.one_of(
-    st.builds(SentimentScorer, kind=st.just("sentiment"), direction=st.sampled_from([1, -1])),
-    st.builds(KeywordsScorer, kind=st.just("keywords"), keywords=st.lists(_nonempty, min_size=1, max_size=3)),
-)
-_trait = st.builds(
-    Trait,
-    id=st.from_regex(r"^[a-z][a-z0-9_-]{0,10}$", fullmatch=True),
-    description=_nonempty,
-    strength=st.floats(0, 1),
-    examples=st.lists(_exchange, max_size=2),
-    counterexamples=st.lists(_exchange, max_size=2),
-    probes=st.lists(_nonempty, max_size=2),
-    scorers=st.lists(_scorer, max_size=2),
-)
-_json = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | _text,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
-    max_leaves=8,
-)
-characters = st.builds(
-    Character,
-    name=_nonempty,
-    summary=_text,
-    voice=_text,
-    traits=st.lists(_trait, max_size=3, unique_by=lambda t: t.id),
-    values=st.lists(_nonempty, max_size=3),
-    boundaries=st.lists(st.builds(Boundary, refuses=_nonempty, response=_text), max_size=2),
-    greeting=_text,
-    alternate_greetings=st.lists(_text, max_size=2),
-    example_dialogue=_text,
-    extensions=st.dictionaries(_text, _json, max_size=3),
-)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -50,6 +50,7 @@ from characterlab.characters._png import (
     placeholder_png,
     with_card_texts,
 )
+from characterlab.characters._shown import kind_of, shown
 from characterlab.errors import CardError, FileProblem
 
 __all__ = [
@@ -247,7 +248,7 @@ def card_from_json(data: object, *, source: str = "<card>") -> Character:
         CardError: if ``data`` is not a card, naming the offending field and what was expected.
     """
     if not isinstance(data, dict):
-        raise CardError.single(source, f"expected a JSON object (a character card), got {_json_kind(data)}")
+        raise CardError.single(source, f"expected a JSON object (a character card), got {kind_of(data, syntax='json')}")
     _check_json(data, source=source)
     if "spec" not in data:
         if "name" not in data:
@@ -263,7 +264,7 @@ def card_from_json(data: object, *, source: str = "<card>") -> Character:
     if spec not in (_V2, _V3):
         raise CardError.single(
             source,
-            f"expected {_V2!r} or {_V3!r} (or no `spec` at all, for a V1 card), got {_json_text(spec)}",
+            f"expected {_V2!r} or {_V3!r} (or no `spec` at all, for a V1 card), got {shown(spec, syntax='json')}",
             field="spec",
         )
     card: _CardV2 | _CardV3 = (
@@ -680,17 +681,3 @@ def _sections_text(character: Character) -> str:
 def _base64_json(card: dict[str, JsonValue]) -> str:
     text = json.dumps(card, ensure_ascii=False, separators=(",", ":"))
     return base64.b64encode(text.encode("utf-8")).decode("ascii")
-
-
-def _json_kind(value: object) -> str:
-    kinds = {str: "text", bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object"}
-    return "null" if value is None else kinds.get(type(value), type(value).__name__)
-
-
-def _json_text(value: object) -> str:
-    if isinstance(value, dict | list):
-        return _json_kind(value)
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(value)

@@ -6,16 +6,15 @@ the two gives ``ada.character.yaml:14: traits[2].strength: expected a number in 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from characterlab.characters._model import CHARACTER_SCHEMA, Character
+from characterlab.characters._shown import kind_of, shown
 from characterlab.errors import CharacterFileError, FileProblem
 
 __all__ = [
@@ -82,7 +81,7 @@ def parse_character(text: str, *, source: str = "<character>") -> Character:
     if not isinstance(data, dict):
         raise CharacterFileError.single(
             source,
-            f"expected a mapping of fields starting with `schema: {CHARACTER_SCHEMA}`, got {_kind(data)}",
+            f"expected a mapping of fields starting with `schema: {CHARACTER_SCHEMA}`, got {kind_of(data)}",
             line=1,
         )
     if "schema" not in data:
@@ -213,29 +212,6 @@ def _field_name(path: _Path) -> str:
     return name
 
 
-def _kind(value: object) -> str:
-    if value is None:
-        return "nothing"
-    names = {
-        str: "text",
-        bool: "true/false",
-        int: "a number",
-        float: "a number",
-        list: "a list",
-        dict: "a mapping",
-    }
-    return names.get(type(value), type(value).__name__)
-
-
-def _got(value: Any) -> str:
-    if isinstance(value, dict | list):
-        return _kind(value)
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
 _EXPECTED = {
     "string_type": "expected text",
     "float_type": "expected a number",
@@ -260,20 +236,20 @@ def _describe(detail: ErrorDetails) -> str:
     if kind == "extra_forbidden":
         return "unknown field; check its spelling, or keep data of your own under `extensions`"
     if kind in _EXPECTED:
-        return f"{_EXPECTED[kind]}, got {_got(got)}"
+        return f"{_EXPECTED[kind]}, got {shown(got)}"
     if kind == "string_too_short":
         return "expected text, got an empty value"
     if kind == "too_short":
         return f"expected at least {ctx.get('min_length', 1)} item(s), got {ctx.get('actual_length', 0)}"
     if kind == "string_pattern_mismatch":
-        return f"expected text matching {ctx.get('pattern')}, got {_got(got)}"
+        return f"expected text matching {ctx.get('pattern')}, got {shown(got)}"
     if kind == "literal_error":
-        return f"expected {ctx.get('expected')}, got {_got(got)}"
+        return f"expected {ctx.get('expected')}, got {shown(got)}"
     if kind == "union_tag_invalid":
-        return f"expected `kind` to be one of {ctx.get('expected_tags')}, got {_got(ctx.get('tag'))}"
+        return f"expected `kind` to be one of {ctx.get('expected_tags')}, got {shown(ctx.get('tag'))}"
     if kind == "union_tag_not_found":
         return f"missing `{ctx.get('discriminator', 'kind').strip(chr(39))}`; it says which kind of scorer this is"
     if kind.startswith(("unit_interval", "direction", "regex", "duplicate_trait")) or kind == "value_error":
         return detail["msg"].removeprefix("Value error, ")
     message = detail["msg"]
-    return f"{message[:1].lower()}{message[1:]}, got {_got(got)}"
+    return f"{message[:1].lower()}{message[1:]}, got {shown(got)}"

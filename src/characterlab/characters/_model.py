@@ -10,7 +10,6 @@ card back unchanged.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Annotated, Any, Final, Literal
 
@@ -24,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from characterlab.characters._shown import shown
 
 __all__ = [
     "CHARACTER_SCHEMA",
@@ -44,18 +45,10 @@ CHARACTER_SCHEMA: Final = "characterlab/character@1"
 """The schema string every character file starts with; bumped when the format changes incompatibly."""
 
 
-def _shown(value: object) -> str:
-    """How a bad value is quoted back to the user: as JSON, so that ``"high"`` keeps its quotes."""
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
 def _unit_interval(value: object) -> object:
     # bool is an int in Python and `true` is a bool in YAML; neither is a strength.
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-        raise PydanticCustomError("unit_interval", "expected a number in [0, 1], got {got}", {"got": _shown(value)})
+        raise PydanticCustomError("unit_interval", "expected a number in [0, 1], got {got}", {"got": shown(value)})
     return float(value)
 
 
@@ -64,7 +57,7 @@ def _direction(value: object) -> object:
         raise PydanticCustomError(
             "direction",
             "expected +1 (more is the trait) or -1 (less is the trait), got {got}",
-            {"got": _shown(value)},
+            {"got": shown(value)},
         )
     return value
 
@@ -124,7 +117,7 @@ class RegexScorer(_Record):
             raise PydanticCustomError(
                 "regex",
                 "expected a valid regular expression, got {got} ({why})",
-                {"got": _shown(pattern), "why": str(error)},
+                {"got": shown(pattern), "why": str(error)},
             ) from None
         return pattern
 
@@ -273,7 +266,7 @@ class Character(_Record):
         for trait in traits:
             if trait.id in seen:
                 raise PydanticCustomError(
-                    "duplicate_trait", "expected unique trait ids, got {got} twice", {"got": _shown(trait.id)}
+                    "duplicate_trait", "expected unique trait ids, got {got} twice", {"got": shown(trait.id)}
                 )
             seen.add(trait.id)
         return traits
