@@ -169,3 +169,13 @@ def test_corrupted_files_raise_only_our_error(data: st.DataObject) -> None:
         parse_character("".join(text), source="corrupt.character.yaml")
     except CharacterFileError as error:
         assert str(error).startswith("corrupt.character.yaml")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=90, max_size=400),
+    st.sampled_from(["", "\n", "\n\n", " ", "\n  "]),
+)
+def test_long_text_survives_folded_and_literal_styles(text: str, ending: str) -> None:
+    character = Character(name="Long", summary=text + ending, voice=" ".join([text] * 2))
+    assert parse_character(dump_character(character)) == character

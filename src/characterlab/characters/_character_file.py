@@ -102,7 +102,7 @@ def dump_character(character: Character) -> str:
     body = character.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     body.pop("schema", None)
     data = {"schema": CHARACTER_SCHEMA, **body}
-    return yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=100)
+    return yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=_WIDTH)
 
 
 def save_character(character: Character, path: str | Path) -> Path:
@@ -128,6 +128,7 @@ def validation_problems(error: ValidationError, data: object, lines: dict[_Path,
     return problems
 
 
+_WIDTH = 100
 _YAML_BREAKS = ("\r", "\x85", "\u2028", "\u2029")
 
 
@@ -138,8 +139,10 @@ class _BlockDumper(yaml.SafeDumper):
 def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     if any(char in value for char in _YAML_BREAKS):
         style: str | None = '"'  # YAML readers normalise these breaks in any other style
+    elif len(value) > _WIDTH and "\n" not in value.rstrip("\n"):
+        style = ">"  # a long paragraph: folded, so that it wraps like the files people write by hand
     elif "\n" in value and not value.endswith((" ", "\t")):
-        style = "|"
+        style = "|"  # line breaks matter (lists, verse, dialogue): keep them as written
     else:
         style = None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
