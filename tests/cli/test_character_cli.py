@@ -115,3 +115,23 @@ def test_entry_point_runs_as_a_program(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "bad.character.yaml:" in result.stderr and "not valid YAML" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_render_prints_the_prompt_verbatim(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    long_line = "word " * 60
+    source = tmp_path / "long.character.yaml"
+    source.write_text(f"schema: characterlab/character@1\nname: Long\nvoice: {long_line}\n", encoding="utf-8")
+    code, out, _ = run(capsys, "character", "render", source)
+    assert code == 0 and long_line.strip() in out  # not re-wrapped at the terminal's width
+
+
+def test_export_refuses_an_image_for_json(capsys: pytest.CaptureFixture[str], tmp_path: Path, ada_path: Path) -> None:
+    code, _, err = run(capsys, "character", "export", ada_path, "-f", "v3", "--image", ada_path, "-o", tmp_path / "a")
+    assert code == 2 and "holds no image" in err
+
+
+def test_unwritable_output_is_a_message(capsys: pytest.CaptureFixture[str], tmp_path: Path, ada_path: Path) -> None:
+    code, _, err = run(capsys, "character", "export", ada_path, "-o", tmp_path / "no" / "such" / "dir.png")
+    assert code == 1 and "cannot write the card" in err and "Traceback" not in err
+    code, _, err = run(capsys, "character", "import", "README.md", "-o", tmp_path / "x.character.yaml")
+    assert code == 1 and "README.md" in err

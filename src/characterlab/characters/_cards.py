@@ -352,7 +352,7 @@ def write_card(character: Character, path: str | Path, *, format: CardFormat, im
         The path written.
 
     Raises:
-        CardError: if the image cannot be read.
+        CardError: if the image cannot be read or the card cannot be written.
         ValueError: if an image is given for a JSON card.
     """
     path = Path(path)
@@ -363,7 +363,10 @@ def write_card(character: Character, path: str | Path, *, format: CardFormat, im
     else:
         card = card_to_v2(character) if format == "v2" else card_to_v3(character)
         payload = (json.dumps(card, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-    path.write_bytes(payload)
+    try:
+        path.write_bytes(payload)
+    except OSError as error:
+        raise CardError.single(path, f"cannot write the card ({error.strerror or error})") from None
     return path
 
 

@@ -106,9 +106,16 @@ def dump_character(character: Character) -> str:
 
 
 def save_character(character: Character, path: str | Path) -> Path:
-    """Write a character file; the result loads back as an equal character."""
+    """Write a character file; the result loads back as an equal character.
+
+    Raises:
+        CharacterFileError: if the file cannot be written (no such folder, no permission, disk full).
+    """
     path = Path(path)
-    path.write_text(dump_character(character), encoding="utf-8")
+    try:
+        path.write_text(dump_character(character), encoding="utf-8")
+    except OSError as error:
+        raise CharacterFileError.single(path, f"cannot write the file ({error.strerror or error})") from None
     return path
 
 

@@ -77,7 +77,7 @@ def new(
         raise CharacterlabError(f"{path} already exists; choose another --output or add --force")
     path.write_text(character_template(name), encoding="utf-8")
     load_character(path)  # the template must always be valid; fail loudly here rather than later
-    console.print(f"wrote {escape(str(path))}; edit it, then run: characterlab character validate {path}")
+    console.print(f"wrote {escape(str(path))}; edit it, then run: characterlab character validate {escape(str(path))}")
 
 
 @character_app.command()
@@ -170,7 +170,7 @@ def render(
                 return
             for message in messages:
                 console.rule(f"[bold]{message.role}[/]")
-                console.print(escape(message.content))
+                typer.echo(message.content)  # verbatim: Rich would re-wrap the prompt to the terminal
             return
         transcript = render_transcript_frame(character, context)
     except IndexError as error:
@@ -209,6 +209,10 @@ def export(
     ] = None,
 ) -> None:
     """Export a character as a character card (V2 or V3 JSON, or PNG carrying both)."""
+    if image is not None and format is not CardFormat.png:
+        raise typer.BadParameter(
+            f"a {format.value} card is JSON and holds no image; use --format png", param_hint="--image"
+        )
     character = load_any(file)
     write_card(character, output, format=format.value, image=image)
     console.print(f"wrote {escape(str(output))} ({format.value} card of {escape(character.name)})")

@@ -44,7 +44,7 @@ def demo(
     index = out / "index.html"
     index.write_text(render_character_gallery(entries, title="characterlab: the bundled characters"), encoding="utf-8")
     console.print(f"\n[bold]demo done[/]: {len(entries)} characters staged.")
-    console.print(f"open [bold]{escape(str(index.resolve()))}[/] in a browser")
+    console.print(f"open [bold]{escape(str(index.resolve()))}[/] in a browser", soft_wrap=True)
 
 
 def _stage(path: Path, out: Path) -> GalleryEntry:
@@ -62,7 +62,8 @@ def _stage(path: Path, out: Path) -> GalleryEntry:
     notes = [_round_trip(character, png, "PNG"), _round_trip(character, v3, "V3 JSON")]
     if character.corpus:
         notes.append(_corpus_note(character, path.parent))
-    console.print(f"[green]✓[/] {escape(character.name)}: {len(character.traits)} trait(s); " + "; ".join(notes))
+    summary = f"[green]✓[/] {escape(character.name)}: {len(character.traits)} trait(s); " + escape("; ".join(notes))
+    console.print(summary, soft_wrap=True)
     files = {
         "chat frame": f"{slug}/chat-frame.json",
         "transcript frame": f"{slug}/transcript-frame.txt",
