@@ -10,7 +10,7 @@ DEMO_OUT ?= out/demo
 # developers' machines keep a copy beside the repository.
 LINCOLN_CORPUS ?= $(wildcard ../shared/data/lincoln/papers-and-writings-of-abraham-lincoln.txt)
 
-.PHONY: demo test setup clean
+.PHONY: demo test bench setup clean
 
 setup: $(STAMP)
 
@@ -27,10 +27,16 @@ demo: $(STAMP)
 		$(BIN)/characterlab demo --out $(DEMO_OUT)
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -m "not gpu"
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.load_time
+	$(BIN)/python -m bench.generation --model default
+	$(BIN)/python -m bench.option_scoring --model default
+	$(BIN)/python -m bench.activations --model default
 
 clean:
 	rm -rf $(VENV) out .mypy_cache .pytest_cache .ruff_cache

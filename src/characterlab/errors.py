@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Self
 
 __all__ = [
+    "CapabilityError",
     "CardError",
     "CharacterFileError",
     "CharacterlabError",
     "FileProblem",
+    "ModelLoadError",
 ]
 
 
@@ -66,3 +68,15 @@ class CharacterFileError(_FileError):
 
 class CardError(_FileError):
     """A character card (JSON, PNG or CHARX) that cannot be read or does not follow the card specs."""
+
+
+class CapabilityError(CharacterlabError):
+    """A model asked for something its provider cannot do (option log-probabilities, activations, steering, …).
+
+    Raised before the first call where the capability table already tells, otherwise as soon as a reply shows it
+    (e.g. a provider that returned no log-probabilities). The message names what is missing and what would work.
+    """
+
+
+class ModelLoadError(CharacterlabError):
+    """A model, tokenizer or adapter that cannot be loaded: a missing folder, an unreachable hub, a missing package."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,3 +21,20 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_gpt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder holding a tiny random GPT-2-shaped base model (no chat template) and its tokenizer."""
     return build_tiny_model(tmp_path_factory.mktemp("tiny-gpt2"), architecture="gpt2")
+
+
+@pytest.fixture(scope="session")
+def default_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A ``CHARACTERLAB_CACHE`` shared by the slow tests of a session, so the embedded models convert only once.
+
+    An existing ``CHARACTERLAB_CACHE`` is used as it is (CI can keep it between runs); otherwise a temporary folder
+    is, and the first slow test that loads an embedded model pays for its conversion.
+    """
+    configured = os.environ.get("CHARACTERLAB_CACHE")
+    if configured:
+        yield Path(configured)
+        return
+    folder = tmp_path_factory.mktemp("characterlab-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CHARACTERLAB_CACHE", str(folder))
+        yield folder

@@ -16,6 +16,7 @@ from characterlab.stage import (
     render_chat_frame,
     render_system_prompt,
     render_transcript_frame,
+    render_transcript_from_messages,
     strength_label,
 )
 
@@ -140,3 +141,32 @@ def test_reply_from_cuts_at_the_earliest_stop() -> None:
 def test_strength_labels(strength: float, label: str) -> None:
     assert strength_label(strength) == label
     assert strength_label(0.0).startswith("absent")
+
+
+def test_transcript_from_messages_golden() -> None:
+    messages = [
+        FrameMessage(role="system", content="You answer questions about geography."),
+        *HISTORY[:2],
+        FrameMessage(role="system", content="Be brief.\n"),
+        HISTORY[2],
+    ]
+    frame = render_transcript_from_messages(messages, char="Guide", user="Sam")
+    _matches_golden("messages_transcript.txt", f"{frame.prompt}\n--- stop: {list(frame.stop_sequences)}\n")
+
+
+def test_transcript_from_messages_ends_in_the_assistants_turn() -> None:
+    frame = render_transcript_from_messages([FrameMessage(role="user", content="What is the capital of France?")])
+    assert frame.prompt == (
+        "The following is a transcript of a conversation between Assistant and User.\n\n"
+        "The conversation:\n\nUser: What is the capital of France?\nAssistant:"
+    )
+    assert frame.stop_sequences == ("\nUser:", "\nAssistant:")
+    assert frame.reply_from(" Paris.\nUser: thanks") == "Paris."
+
+
+def test_transcript_from_messages_matches_the_character_frames_shape() -> None:
+    # Without character sections or examples, a character's transcript is the generic one of its conversation.
+    bare = Character(name="Bo")
+    staged = render_transcript_frame(bare, StageContext(user_name="Sam", history=HISTORY))
+    generic = render_transcript_from_messages(HISTORY, char="Bo", user="Sam")
+    assert staged == generic

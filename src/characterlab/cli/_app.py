@@ -13,6 +13,8 @@ from characterlab import __version__
 from characterlab.cli._console import err_console
 from characterlab.cli.character import character_app
 from characterlab.cli.demo import demo
+from characterlab.cli.models import models_app
+from characterlab.cli.talk import talk
 from characterlab.errors import CharacterlabError
 
 __all__ = ["app", "main"]
@@ -25,7 +27,9 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(character_app, name="character")
+app.add_typer(models_app, name="models")
 app.command()(demo)
+app.command()(talk)
 
 _state = {"debug": False}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from characterlab.characters import Character
-from characterlab.stage._context import StageContext
+from characterlab.stage._context import FrameMessage, StageContext
 from characterlab.stage._sections import (
     Turn,
     character_sections,
@@ -19,7 +19,7 @@ from characterlab.stage._sections import (
     opening_message,
 )
 
-__all__ = ["TranscriptFrame", "render_transcript_frame"]
+__all__ = ["TranscriptFrame", "render_transcript_frame", "render_transcript_from_messages"]
 
 _DEFAULT_CONTEXT = StageContext()
 
@@ -58,8 +58,7 @@ def render_transcript_frame(character: Character, context: StageContext = _DEFAU
         The frame. Deterministic: the same inputs give the same prompt.
     """
     char, user = character.display_name, context.user_name
-    parts = [f"The following is a transcript of a conversation between {char} and {user}."]
-    parts += [f"{section.title}:\n{section.body}" for section in character_sections(character, context, "third")]
+    parts = [f"{section.title}:\n{section.body}" for section in character_sections(character, context, "third")]
     if context.examples != "none":
         earlier = example_exchanges(character, context)
         if earlier:
@@ -74,6 +73,38 @@ def render_transcript_frame(character: Character, context: StageContext = _DEFAU
         for message in context.history
         if message.role != "system"
     ]
+    return _transcript(parts, turns, char=char, user=user)
+
+
+def render_transcript_from_messages(
+    messages: list[FrameMessage], *, char: str = "Assistant", user: str = "User"
+) -> TranscriptFrame:
+    """Render any chat conversation as a transcript for a base model to continue as the assistant.
+
+    This is how a model without a chat template takes part in a task written as chat messages: system messages
+    become the notes before the conversation (all of them, in order, wherever they stood), user and assistant
+    messages become the speakers' lines, and the prompt ends with the assistant's name and a colon.
+
+    Args:
+        messages: The conversation; the last message is usually the user's.
+        char: The name the assistant speaks under.
+        user: The name the user speaks under.
+
+    Returns:
+        The frame. Deterministic: the same inputs give the same prompt.
+    """
+    notes = [message.content.strip() for message in messages if message.role == "system" and message.content.strip()]
+    turns = [
+        Turn("char" if message.role == "assistant" else "user", message.content)
+        for message in messages
+        if message.role != "system"
+    ]
+    return _transcript(notes, turns, char=char, user=user)
+
+
+def _transcript(notes: list[str], turns: list[Turn], *, char: str, user: str) -> TranscriptFrame:
+    # Both frames share one document shape, so a base model sees the same cues whichever way it is staged.
+    parts = [f"The following is a transcript of a conversation between {char} and {user}.", *notes]
     conversation = format_turns(turns, char, user)
     body = "\n\n".join(parts) + "\n\nThe conversation:\n\n" + (f"{conversation}\n" if conversation else "")
     return TranscriptFrame(

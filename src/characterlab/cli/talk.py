@@ -1,0 +1,177 @@
+"""``characterlab talk``: put a character on any model Inspect reaches and talk to it.
+
+The character is staged with ``stage/`` (the chat frame for a chat model, the transcript frame for a base model)
+and every reply comes through Inspect's model API, so ``--model`` takes what ``inspect eval --model`` takes:
+``characterlab/default``, a local folder as ``characterlab/<folder>``, or an API model such as
+``openai/gpt-4o-mini`` where a key is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+import yaml
+from rich.markup import escape
+from rich.text import Text
+
+from characterlab.characters import Character
+from characterlab.cli._console import console, err_console
+from characterlab.cli.character import load_any
+from characterlab.errors import CharacterlabError
+from characterlab.stage import FrameMessage, StageContext, render_chat_frame, render_transcript_frame
+
+if TYPE_CHECKING:
+    from inspect_ai.model import ChatMessage, GenerateConfig, Model
+
+# Inspect and the local engine (torch, transformers) are imported inside the functions that use them: importing
+# them takes seconds, and every other command of the CLI would pay for it at start-up.
+
+__all__ = ["talk"]
+
+_LOCAL_PREFIX = "characterlab/"
+# Finite retries and a timeout: an API model that keeps failing should end the chat, not hang it.
+_MAX_RETRIES = 3
+_TIMEOUT_S = 300
+
+
+class TalkFrame(StrEnum):
+    """How the character is put on the model."""
+
+    auto = "auto"
+    chat = "chat"
+    transcript = "transcript"
+
+
+def talk(
+    character_file: Annotated[Path, typer.Argument(help="A character file or card.")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="An Inspect model: characterlab/default, characterlab/<folder>, …")
+    ] = "characterlab/default",
+    say: Annotated[
+        list[str] | None, typer.Option("--say", help="A message to send (repeat for several turns); else interactive.")
+    ] = None,
+    user: Annotated[str, typer.Option("--user", help="Your name in the conversation ({{user}}).")] = "User",
+    frame: Annotated[
+        TalkFrame, typer.Option(help="chat or transcript; auto: transcript for a local model without a chat template.")
+    ] = TalkFrame.auto,
+    max_tokens: Annotated[int, typer.Option(help="The longest reply, in tokens.", min=1)] = 200,
+    temperature: Annotated[
+        float | None, typer.Option(help="Sampling temperature (default: the provider's; greedy for local models).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for sampling.")] = None,
+    model_arg: Annotated[
+        list[str] | None, typer.Option("--model-arg", "-M", help="A model arg KEY=VALUE, as for inspect eval -M.")
+    ] = None,
+) -> None:
+    """Talk to a character played by a model: each --say is one turn; without --say, read lines until EOF."""
+    from inspect_ai._util.error import PrerequisiteError  # private, but the error Inspect raises for setup problems
+    from inspect_ai.model import GenerateConfig
+
+    character = load_any(character_file)
+    config = GenerateConfig(
+        max_tokens=max_tokens, temperature=temperature, seed=seed, max_retries=_MAX_RETRIES, timeout=_TIMEOUT_S
+    )
+    try:
+        chosen, staged_model = _stage_model(model, frame, _parse_model_args(model_arg or []), config)
+    except PrerequisiteError as error:
+        # Inspect's own "missing package or API key" error: a user's setup problem, shown without a traceback.
+        message = error.message if isinstance(error.message, str) else str(error.message)
+        raise CharacterlabError(f"cannot use {model}: {Text.from_markup(message).plain.strip()}") from error
+    except ValueError as error:
+        # get_model's "Model API x not recognized" / "should be in the format of <api_name>/<model_name>".
+        raise CharacterlabError(f"cannot use {model}: {error}") from error
+    asyncio.run(_converse(character, staged_model, chosen, user, say))
+
+
+def _parse_model_args(pairs: list[str]) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--model-arg")
+        if key.strip() == "frame":
+            raise typer.BadParameter("choose the frame with --frame", param_hint="--model-arg")
+        # YAML, as inspect eval does: numbers, booleans and lists arrive typed.
+        args[key.strip()] = yaml.safe_load(value)
+    return args
+
+
+def _stage_model(
+    name: str, frame: TalkFrame, model_args: dict[str, Any], config: GenerateConfig
+) -> tuple[TalkFrame, Model]:
+    """Pick the frame and get the model; a local model renders a transcript itself unless told to take it raw."""
+    from inspect_ai.model import get_model
+
+    from characterlab.models import LocalModelAPI
+
+    if not name.startswith(_LOCAL_PREFIX):
+        return (TalkFrame.chat if frame is TalkFrame.auto else frame), get_model(name, config=config, **model_args)
+    if frame is TalkFrame.chat:
+        return frame, get_model(name, config=config, frame="chat", **model_args)
+    if frame is TalkFrame.transcript:
+        return frame, get_model(name, config=config, frame="raw", **model_args)
+    probe = get_model(name, config=config, **model_args)
+    api = probe.api
+    if not isinstance(api, LocalModelAPI) or api.frame == "chat":
+        return TalkFrame.chat, probe
+    # A base model: stage's character transcript replaces the provider's generic one; share the loaded weights.
+    return TalkFrame.transcript, get_model(name, config=config, frame="raw", engine=api.engine, **model_args)
+
+
+async def _converse(character: Character, model: Model, frame: TalkFrame, user: str, say: list[str] | None) -> None:
+    char = character.display_name
+    greeting = next(
+        (m.content for m in render_chat_frame(character, StageContext(user_name=user)) if m.role == "assistant"), None
+    )
+    if greeting:
+        console.print(f"[bold]{escape(char)}:[/] {escape(greeting)}", soft_wrap=True)
+    history: list[FrameMessage] = []
+    for text in say if say else _typed_lines(user):
+        history.append(FrameMessage(role="user", content=text))
+        context = StageContext(user_name=user, history=history)
+        reply = await _reply(character, model, frame, context)
+        history.append(FrameMessage(role="assistant", content=reply))
+        console.print(f"[bold]{escape(char)}:[/] {escape(reply)}", soft_wrap=True)
+
+
+async def _reply(character: Character, model: Model, frame: TalkFrame, context: StageContext) -> str:
+    from inspect_ai.model import GenerateConfig
+
+    if frame is TalkFrame.chat:
+        output = await model.generate([_chat_message(m) for m in render_chat_frame(character, context)])
+        return output.completion.strip()
+    transcript = render_transcript_frame(character, context)
+    output = await model.generate(transcript.prompt, config=GenerateConfig(stop_seqs=list(transcript.stop_sequences)))
+    return transcript.reply_from(output.completion)
+
+
+def _chat_message(message: FrameMessage) -> ChatMessage:
+    from inspect_ai.model import ChatMessageAssistant, ChatMessageSystem, ChatMessageUser
+
+    if message.role == "system":
+        return ChatMessageSystem(content=message.content)
+    if message.role == "user":
+        return ChatMessageUser(content=message.content)
+    return ChatMessageAssistant(content=message.content)
+
+
+def _typed_lines(user: str) -> Iterator[str]:
+    """Lines typed (or piped) on stdin until EOF; blank lines are skipped."""
+    interactive = sys.stdin.isatty()
+    if interactive:
+        err_console.print("[dim]type a message and press Enter; Ctrl-D ends the conversation[/]")
+    while True:
+        try:
+            line = input(f"{user}: ") if interactive else sys.stdin.readline()
+        except EOFError:
+            return
+        if not line and not interactive:
+            return
+        if line.strip():
+            yield line.strip()

@@ -1,0 +1,49 @@
+"""The benchmarks keep working: each runs on a tiny model at a tiny size and returns finite ratios.
+
+Nothing is asserted about speed here (that is what `make bench` measures); only that each benchmark runs, its
+two sides agree where they must, and it reports a ratio.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bench import activations, generation, option_scoring
+from bench._report import Ratio
+from characterlab.models import build_tiny_model
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(build_tiny_model(tmp_path_factory.mktemp("bench-tiny"), architecture="llama"))
+
+
+def _finite(ratios: list[Ratio]) -> None:
+    assert ratios
+    for ratio in ratios:
+        assert math.isfinite(ratio.value) and ratio.ours > 0 and ratio.baseline > 0
+        assert ratio.line().startswith(ratio.name)
+
+
+def test_generation_bench(tiny: str) -> None:
+    _finite(generation.run(tiny, requests=4, max_tokens=4))
+
+
+def test_option_scoring_bench_sides_agree(tiny: str) -> None:
+    ratios = option_scoring.run(tiny, count=8, batch_size=4)
+    _finite(ratios)
+    worst = float(ratios[0].detail.rsplit(" ", 1)[1])
+    assert worst < 1e-3  # shared-prefix scores equal independent full-sequence scores
+
+
+def test_activations_bench(tiny: str) -> None:
+    _finite(activations.run(tiny, count=8, batch_size=4, repeats=1))
+
+
+def test_ratio_verdicts() -> None:
+    assert Ratio("x", ours=5, baseline=1, unit="", target=4, direction="at_least").met
+    assert not Ratio("x", ours=3, baseline=1, unit="", target=4, direction="at_least").met
+    assert Ratio("x", ours=1.05, baseline=1, unit="", target=0.1, direction="at_most").met
+    assert not Ratio("x", ours=1.2, baseline=1, unit="", target=0.1, direction="at_most").met
