@@ -3,7 +3,8 @@
 The items are what a persona study asks a staged character: the thin assistant's chat frame, then a statement from
 Anthropic's model-written persona evaluations (or a synthetic one where that data set is absent), answered
 " Yes" or " No". The baseline runs every (context + option) as an independent full sequence, batched the same
-way; both sides must give the same log-likelihoods.
+way and computing logits only at the option positions, as the engine does; both sides must give the same
+log-likelihoods.
 """
 
 from __future__ import annotations
@@ -55,10 +56,15 @@ def independent(engine: LocalEngine, batch: list[tuple[str, list[str]]], batch_s
             ids = torch.tensor([[pad] * (width - len(i)) + i for i, _ in chunk])
             mask = torch.tensor([[0] * (width - len(i)) + [1] * len(i) for i, _ in chunk])
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
-            logprobs = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
+            # Logits only where the options are predicted, as the engine does: the comparison is about sharing
+            # the context, not about computing the vocabulary at every position.
+            keep = max(n for _, n in chunk) + 1
+            logits = model(
+                input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep
+            ).logits.float()
+            logprobs = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, width - keep + 1 :, None])[..., 0]
             for row, (_, n_option) in enumerate(chunk):
-                scores.append(float(logprobs[row, width - 1 - n_option :].sum()))
+                scores.append(float(logprobs[row, keep - 1 - n_option :].sum()))
     return [scores[i : i + 2] for i in range(0, len(scores), 2)]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from typing import Annotated
@@ -61,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     Args:
         argv: Arguments after the program name; ``None`` reads ``sys.argv``.
     """
+    # A command line prints its own progress; transformers' per-tensor bars would bury the replies.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         app(args=list(argv) if argv is not None else None, prog_name="characterlab")
     except CharacterlabError as error:
