@@ -119,6 +119,30 @@ def test_max_tokens(engine: LocalEngine) -> None:
         assert result.token_ids[-1] in (engine.loaded.tokenizer.eos_token_id,)
 
 
+def test_penalties_stop_repetition_and_leave_logprobs_alone(engine: LocalEngine) -> None:
+    prompt = _prompt(engine, "Once upon a time")
+    plain = engine.generate([GenerationRequest(prompt_ids=prompt, max_new_tokens=24, logprobs=True)])[0]
+    penalised = engine.generate(
+        [GenerationRequest(prompt_ids=prompt, max_new_tokens=24, logprobs=True, presence_penalty=1e4)]
+    )[0]
+    body = [t for t in penalised.token_ids if t not in (engine.loaded.tokenizer.eos_token_id,)]
+    assert len(body) == len(set(body))  # a huge presence penalty forbids any token a second time
+    assert len(plain.token_ids) > len(set(plain.token_ids))  # without it, the random model repeats itself
+    first_plain, first_penalised = plain.logprobs[0], penalised.logprobs[0]
+    assert first_plain.token_id == first_penalised.token_id  # nothing generated yet, nothing penalised
+    assert first_plain.logprob == pytest.approx(first_penalised.logprob)
+
+
+def test_frequency_penalty_grows_with_each_repeat() -> None:
+    from characterlab.models._sampling import apply_penalties
+
+    logits = torch.zeros(5)
+    request = GenerationRequest(prompt_ids=(1,), frequency_penalty=0.5, presence_penalty=1.0)
+    penalised = apply_penalties(logits, request, [2, 2, 3])
+    assert penalised.tolist() == [0.0, 0.0, -2.0, -1.5, 0.0]
+    assert apply_penalties(logits, GenerationRequest(prompt_ids=(1,)), [2]) is logits
+
+
 def test_seeded_sampling_is_reproducible_and_independent_of_the_batch(engine: LocalEngine) -> None:
     def sampled(text: str, seed: int | None) -> GenerationRequest:
         return GenerationRequest(

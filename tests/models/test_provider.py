@@ -210,10 +210,13 @@ def test_raw_frame_sends_the_text_as_it_is(tiny_llama: Path, monkeypatch: pytest
 def test_config_reaches_the_request(tiny_llama: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     model = _local(tiny_llama)
     batches = _spy_on_generate(_api(model), monkeypatch)
-    config = GenerateConfig(max_tokens=5, temperature=0.7, top_p=0.9, top_k=20, seed=3, stop_seqs=["."])
+    config = GenerateConfig(
+        max_tokens=5, temperature=0.7, top_p=0.9, top_k=20, seed=3, stop_seqs=["."], frequency_penalty=0.5
+    )
     asyncio.run(model.generate("Hi", config=config))
     request = batches[0][0]
     assert (request.max_new_tokens, request.temperature, request.top_p, request.top_k) == (5, 0.7, 0.9, 20)
+    assert (request.frequency_penalty, request.presence_penalty) == (0.5, 0.0)
     assert request.seed == 3 and request.stop_sequences == (".",)
     assert not request.logprobs and request.activations is None
 

@@ -65,6 +65,10 @@ def talk(
         float | None, typer.Option(help="Sampling temperature (default: the provider's; greedy for local models).")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for sampling.")] = None,
+    frequency_penalty: Annotated[
+        float | None,
+        typer.Option(help="Lower the odds of words already said, per repeat (small models loop without it)."),
+    ] = None,
     model_arg: Annotated[
         list[str] | None, typer.Option("--model-arg", "-M", help="A model arg KEY=VALUE, as for inspect eval -M.")
     ] = None,
@@ -75,7 +79,12 @@ def talk(
 
     character = load_any(character_file)
     config = GenerateConfig(
-        max_tokens=max_tokens, temperature=temperature, seed=seed, max_retries=_MAX_RETRIES, timeout=_TIMEOUT_S
+        max_tokens=max_tokens,
+        temperature=temperature,
+        seed=seed,
+        frequency_penalty=frequency_penalty,
+        max_retries=_MAX_RETRIES,
+        timeout=_TIMEOUT_S,
     )
     try:
         chosen, staged_model = _stage_model(model, frame, _parse_model_args(model_arg or []), config)

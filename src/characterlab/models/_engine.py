@@ -23,7 +23,7 @@ from transformers import DynamicCache
 from characterlab.models._block_recorder import BlockRecorder, to_stored
 from characterlab.models._decoder_blocks import decoder_blocks, resolve_layer
 from characterlab.models._loading import LoadedModel
-from characterlab.models._sampling import check_sampling, row_generator, sample_token
+from characterlab.models._sampling import apply_penalties, check_sampling, row_generator, sample_token
 from characterlab.models._steering import SteeringHooks
 from characterlab.models._types import (
     ActivationSpec,
@@ -224,6 +224,15 @@ class LocalEngine:
             for row, is_active in zip(rows, active, strict=True)
         )
         logprobs = torch.log_softmax(scores, dim=-1) if wants_logprobs else None
+        penalised = [
+            index
+            for index, row in enumerate(rows)
+            if active[index] and (row.request.frequency_penalty != 0 or row.request.presence_penalty != 0)
+        ]
+        if penalised:
+            scores = scores.clone()  # log-probabilities above stay those of the model's own distribution
+            for index in penalised:
+                scores[index] = apply_penalties(scores[index], rows[index].request, rows[index].tokens)
         greedy: list[int] = scores.argmax(dim=-1).tolist()
         for index, row in enumerate(rows):
             if not active[index]:

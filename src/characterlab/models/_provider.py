@@ -241,6 +241,8 @@ class LocalModelAPI(ModelAPI):
             temperature=config.temperature or 0.0,
             top_p=1.0 if config.top_p is None else config.top_p,
             top_k=config.top_k or 0,
+            frequency_penalty=config.frequency_penalty or 0.0,
+            presence_penalty=config.presence_penalty or 0.0,
             seed=config.seed,
             stop_sequences=tuple(dict.fromkeys(stops)),
             logprobs=bool(config.logprobs or config.top_logprobs),

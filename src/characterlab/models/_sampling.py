@@ -14,7 +14,7 @@ import torch
 
 from characterlab.models._types import GenerationRequest
 
-__all__ = ["check_sampling", "row_generator", "sample_token"]
+__all__ = ["apply_penalties", "check_sampling", "row_generator", "sample_token"]
 
 
 def check_sampling(request: GenerationRequest) -> None:
@@ -62,3 +62,24 @@ def sample_token(logits: torch.Tensor, request: GenerationRequest, generator: to
         scores = scores.index_fill(0, order[drop], float("-inf"))
     probs = torch.softmax(scores, dim=-1)
     return int(torch.multinomial(probs, 1, generator=generator).item())
+
+
+def apply_penalties(logits: torch.Tensor, request: GenerationRequest, generated: Sequence[int]) -> torch.Tensor:
+    """Lower the logits of tokens already generated, by the request's frequency and presence penalties.
+
+    Small models decoding greedily fall into loops ("I'm sorry. I'm sorry. ..."); these are the penalties Inspect's
+    ``GenerateConfig`` carries for API models, with OpenAI's meaning, applied to the row's own generated tokens.
+
+    Args:
+        logits: The row's next-token logits, shape ``(vocab,)``.
+        request: Carries the penalties.
+        generated: The tokens the row has generated so far.
+
+    Returns:
+        The penalised logits (a new tensor), or ``logits`` itself when there is nothing to penalise.
+    """
+    if not generated or (request.frequency_penalty == 0 and request.presence_penalty == 0):
+        return logits
+    counts = torch.bincount(torch.tensor(generated, device=logits.device), minlength=logits.shape[-1])
+    counts = counts[: logits.shape[-1]].to(logits.dtype)
+    return logits - counts * request.frequency_penalty - (counts > 0).to(logits.dtype) * request.presence_penalty

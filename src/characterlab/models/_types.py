@@ -65,6 +65,10 @@ class GenerationRequest:
     """0 means no top-k cut."""
     seed: int | None = None
     """With sampling, the same seed and prompt give the same output whatever else is in the batch."""
+    frequency_penalty: float = 0.0
+    """Subtracted from a token's logit once per time it was already generated (OpenAI's definition)."""
+    presence_penalty: float = 0.0
+    """Subtracted from a token's logit if it was already generated at all (OpenAI's definition)."""
     stop_sequences: tuple[str, ...] = ()
     logprobs: bool = False
     top_logprobs: int = 0
