@@ -11,22 +11,8 @@ import pytest
 
 from characterlab import __version__
 from characterlab.characters import Character, load_character
-from characterlab.cli import main
+from tests.cli.cli_runner import run
 from tests.conftest import bundled_character_paths
-
-
-@pytest.fixture(autouse=True)
-def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Rich wraps usage errors at the terminal width; a wide one keeps messages on one line for the asserts.
-    monkeypatch.setenv("COLUMNS", "200")
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    """Run the CLI with these arguments; return (exit status, stdout, stderr)."""
-    with pytest.raises(SystemExit) as stop:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return int(stop.value.code or 0), out, err
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

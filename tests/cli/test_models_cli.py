@@ -7,16 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from characterlab.cli import main
 from characterlab.models import build_tiny_model
-
-
-@pytest.fixture(autouse=True)
-def _offline_and_wide(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    # Rich wraps at the terminal width; a wide one keeps table rows and messages on one line for the asserts.
-    monkeypatch.setenv("COLUMNS", "250")
+from tests.cli.cli_runner import run
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +27,6 @@ def bo_path(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def tiny_base_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-gpt2"), architecture="gpt2")
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    """Run the CLI with these arguments; return (exit status, stdout, stderr)."""
-    with pytest.raises(SystemExit) as stop:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return int(stop.value.code or 0), out, err
 
 
 def test_models_list_shows_the_capability_table(capsys: pytest.CaptureFixture[str]) -> None:
