@@ -511,7 +511,7 @@ def test_write_card_refuses_an_image_for_json(ada: Character, tmp_path: Path, po
 @pytest.mark.parametrize(
     "path", [*bundled_character_paths(), *sorted(FIXTURES.glob("*.character.yaml"))], ids=lambda p: p.name
 )
-@pytest.mark.parametrize("fmt", ["png", "v3"])
+@pytest.mark.parametrize("fmt", ["png", "v3", "v2"])
 def test_bundled_characters_round_trip(path: Path, fmt: str, tmp_path: Path, portrait: Path) -> None:
     character = load_character(path)
     image = portrait if fmt == "png" else None
