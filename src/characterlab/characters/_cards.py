@@ -42,6 +42,7 @@ from typing import Annotated, Any, Final, Literal, NoReturn, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from characterlab.characters._character_file import validation_problems
+from characterlab.characters._input_file import read_input_file
 from characterlab.characters._model import CardFields, Character
 from characterlab.characters._png import (
     PNG_SIGNATURE,
@@ -194,14 +195,7 @@ def read_card(path: str | Path) -> Character:
             or field when there is one.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise CardError.single(path, "no such file") from None
-    except IsADirectoryError:
-        raise CardError.single(path, "expected a card file, got a folder") from None
-    except OSError as error:
-        raise CardError.single(path, f"cannot read the file ({error.strerror or error})") from None
+    data = read_input_file(path, error=CardError, kind="a card file")
     suffix = path.suffix.lower()
     # Content decides; the name only makes the message clearer when the content is not what the name promises.
     if suffix in (".png", ".apng") and not data.startswith(PNG_SIGNATURE):

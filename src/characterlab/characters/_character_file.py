@@ -13,6 +13,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from characterlab.characters._input_file import read_input_file
 from characterlab.characters._model import CHARACTER_SCHEMA, Character
 from characterlab.characters._shown import kind_of, shown
 from characterlab.errors import CharacterFileError, FileProblem
@@ -42,16 +43,11 @@ def load_character(path: str | Path) -> Character:
             names the file, line and field of every problem found.
     """
     path = Path(path)
+    data = read_input_file(path, error=CharacterFileError, kind="a character file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CharacterFileError.single(path, "no such file") from None
-    except IsADirectoryError:
-        raise CharacterFileError.single(path, "expected a character file, got a folder") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise CharacterFileError.single(path, f"expected UTF-8 text ({error.reason} at byte {error.start})") from None
-    except OSError as error:
-        raise CharacterFileError.single(path, f"cannot read the file ({error.strerror})") from None
     return parse_character(text, source=str(path))
 
 
