@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import Final, Self
 
 __all__ = [
     "CapabilityError",
     "CardError",
     "CharacterFileError",
     "CharacterlabError",
+    "DataFileError",
     "FileProblem",
     "ModelLoadError",
 ]
@@ -68,6 +69,27 @@ class CharacterFileError(_FileError):
 
 class CardError(_FileError):
     """A character card (JSON, PNG or CHARX) that cannot be read or does not follow the card specs."""
+
+
+MAX_LISTED_PROBLEMS: Final = 20
+"""How many problems a :class:`DataFileError` message lists before it says how many more there are."""
+
+
+class DataFileError(_FileError):
+    """A study data file that cannot be read or holds lines that are not valid records.
+
+    ``problems`` holds every problem found; the message lists the first :data:`MAX_LISTED_PROBLEMS` and says how
+    many more there are, so that a file with ten thousand bad lines still gives a readable message.
+    """
+
+    def __init__(self, source: str | Path, problems: Sequence[FileProblem]) -> None:
+        super().__init__(source, problems)
+        if len(self.problems) > MAX_LISTED_PROBLEMS:
+            listed = [problem.format(self.source) for problem in self.problems[:MAX_LISTED_PROBLEMS]]
+            more = len(self.problems) - MAX_LISTED_PROBLEMS
+            lines = len({problem.line for problem in self.problems[MAX_LISTED_PROBLEMS:]})
+            listed.append(f"{self.source}: and {more} more problem(s) on {lines} more line(s)")
+            self.args = ("\n".join(listed),)
 
 
 class CapabilityError(CharacterlabError):

@@ -352,7 +352,7 @@ def test_wrapped_unpadded_base64_is_read() -> None:
         (v2_card(name=""), "data.name: expected text, got an empty value"),
         (v2_card(tags="maths"), 'data.tags: expected a list, got "maths"'),
         (v2_card(alternate_greetings=[1]), "data.alternate_greetings[0]: expected text, got 1"),
-        (v2_card(extensions=[]), "data.extensions: expected a mapping"),
+        (v2_card(extensions=[]), "data.extensions: expected an object"),
         (v2_card(character_book="none"), "data.character_book"),
         ({"spec": "chara_card_v2", "spec_version": "2.0"}, "data: missing"),
         ({"spec": "chara_card_v4", "data": {}}, "spec: expected 'chara_card_v2' or 'chara_card_v3'"),
@@ -479,7 +479,7 @@ def test_character_written_here_keeps_card_fields_edited_elsewhere(ada: Characte
 @pytest.mark.parametrize(
     ("extension", "expected"),
     [
-        ([], "data.extensions.characterlab: expected a mapping"),
+        ([], "data.extensions.characterlab: expected an object"),
         ({"schema": "characterlab/card-extension@9"}, "data.extensions.characterlab.schema: expected"),
         (
             {"schema": "characterlab/card-extension@1", "character": {"traits": [{"id": "x", "description": "d"}]}},

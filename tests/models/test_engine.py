@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -320,6 +321,31 @@ def test_the_shared_context_is_read_once(llama: LocalEngine) -> None:
     assert sum(read) == len(context_ids) + len(options) * (max(option_lengths) - 1)
     independent = sum(len(context_ids) + length for length in option_lengths)
     assert sum(read) < 0.75 * independent
+
+
+def test_scoring_reads_a_shared_opening_once_with_the_same_scores(engine: LocalEngine) -> None:
+    # A character's frame asked many questions: the contexts share a long opening.
+    opening = " ".join(PROMPTS) * 3
+    assert len(_prompt(engine, opening)) >= 64
+    items = [(f"{opening}\nQ: {text}\nA:", [" yes", " no", " it depends"]) for text in PROMPTS]
+    calls: list[int] = []
+    forward = engine.loaded.model.forward
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(int(kwargs["input_ids"].shape[1]))
+        return forward(*args, **kwargs)
+
+    engine.loaded.model.forward = counting  # type: ignore[method-assign]
+    try:
+        together = engine.score_options_batch(items)
+    finally:
+        del engine.loaded.model.forward
+    shared = len(os.path.commonprefix([_prompt(engine, context) for context, _ in items]))
+    assert calls[0] == shared  # the opening alone, once for the whole batch
+    assert calls[1] < len(_prompt(engine, items[0][0])) - 60  # then only each context's own rest
+    for (context, options), scored in zip(items, together, strict=True):
+        alone = engine.score_options(context, options)
+        assert scored.logprobs == pytest.approx(alone.logprobs, abs=1e-4)
 
 
 def test_scoring_needs_options(llama: LocalEngine) -> None:

@@ -133,6 +133,38 @@ def test_runs_of_a_study_are_compared_on_sample_ids(tmp_path: Path) -> None:
     assert "model: mockllm/other" not in comparison or "vs" in comparison
 
 
+def test_runs_without_shared_samples_are_not_compared(tmp_path: Path) -> None:
+    first = synthetic_log("trait_expression", samples=30, created=datetime.now(UTC) - timedelta(hours=2))
+    other = synthetic_log("trait_expression", samples=30, seed=3, created=datetime.now(UTC) - timedelta(hours=1))
+    assert other.samples is not None
+    for sample in other.samples:
+        sample.id = f"other-{sample.id}"  # another character's traits: no sample in common with the first run
+    page = build_study_report([_located(first, str(tmp_path / "a.eval")), _located(other, str(tmp_path / "b.eval"))])
+    assert 'id="study-trait-expression-compare-1"' not in page and "nothing to pair" not in page
+
+
+def test_a_metric_switched_off_by_its_setting_is_not_called_failed(tmp_path: Path) -> None:
+    log = synthetic_log("self_report", samples=30)
+    assert log.samples is not None
+    for sample in log.samples:
+        for score in (sample.scores or {}).values():
+            assert isinstance(score.value, dict)
+            score.value["nli_contradiction"] = NAN
+    log.eval.metadata["characterlab"]["settings"]["nli_model"] = None  # type: ignore[index]
+    page = build_study_report([_located(log, str(tmp_path / "s.eval"))])
+    assert "No nli_contradiction value at all" not in page
+    log.eval.metadata["characterlab"]["settings"]["nli_model"] = "some/nli-model"  # type: ignore[index]
+    page = build_study_report([_located(log, str(tmp_path / "s.eval"))])
+    assert "No nli_contradiction value at all" in page  # asked for and absent: that is a failure
+
+
+def test_the_trait_summary_reads_the_judge_free_measures(tmp_path: Path) -> None:
+    log = synthetic_log("trait_expression", samples=60, effect=3.0)
+    page = build_study_report([_located(log, str(tmp_path / "t.eval"))])
+    summary = page[: page.index('id="study-')]
+    assert "Sentiment toward the trait, character vs baseline" in summary
+
+
 def test_model_text_is_escaped_everywhere(tmp_path: Path) -> None:
     log = synthetic_log("sycophancy", samples=12)
     assert log.samples is not None

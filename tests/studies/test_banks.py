@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from characterlab.errors import DataFileError
 from characterlab.studies._banks import (
     PRESSURE_TYPES,
     SYCOPHANCY_ITEM_SCHEMA,
@@ -21,7 +22,6 @@ from characterlab.studies._banks import (
     load_self_report_bank,
     load_sycophancy_bank,
 )
-from characterlab.studies._data_files import DataFileError
 
 PACKAGED = files("characterlab.studies") / "data"
 

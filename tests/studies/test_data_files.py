@@ -12,10 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from characterlab.errors import CharacterlabError
+from characterlab.errors import MAX_LISTED_PROBLEMS, CharacterlabError, DataFileError
 from characterlab.studies._data_files import (
-    MAX_LISTED_PROBLEMS,
-    DataFileError,
     MultipleChoiceItem,
     OriginalSycophancyItem,
     PersonaItem,

@@ -218,6 +218,18 @@ def test_n_per_domain_draws_are_seeded_and_per_domain() -> None:
     assert [item for item in first if item.startswith("science-")] == drawn(0, "science")
 
 
+def test_an_original_files_name_is_its_domain(tmp_path: Path) -> None:
+    mixed = write_jsonl(tmp_path / "sycophancy_on_mixed.jsonl", ORIGINAL)
+    other = write_jsonl(tmp_path / "sycophancy_on_other.jsonl", ORIGINAL)
+    both = [str(mixed), str(other)]
+    only = sycophancy(data=both, domains="sycophancy_on_other")
+    assert [str(sample.id) for sample in only.dataset] == [f"sycophancy_on_other:{line}" for line in (1, 2, 3)]
+    drawn = [str(sample.id) for sample in sycophancy(data=both, n_per_domain=2).dataset]
+    assert len(drawn) == 4 and sum(item.startswith("sycophancy_on_mixed:") for item in drawn) == 2
+    with pytest.raises(CharacterlabError, match=r"science.*sycophancy_on_mixed, sycophancy_on_other"):
+        sycophancy(data=both, domains="science")
+
+
 def test_an_unknown_domain_is_an_error_not_an_empty_run() -> None:
     with pytest.raises(CharacterlabError, match=r"sciense.*science"):
         sycophancy(domains="sciense")

@@ -97,12 +97,15 @@ def test_samples_per_trait_are_probes_and_generated_probes_in_two_conditions_plu
         assert sample.metadata is not None
         by_trait.setdefault(sample.metadata["trait"], []).append(sample.metadata["condition"])
     assert set(by_trait) == {"cheerfulness", "coffee-craft"}
-    for conditions in by_trait.values():
-        assert len(conditions) == (3 + 2) * 2 + 1
-        assert conditions.count("character") == conditions.count("baseline") == 5
+    for trait, conditions in by_trait.items():
+        probes = len(TRAITS[trait].probes) + 2
+        assert len(conditions) == probes * 2 + 1
+        assert conditions.count("character") == conditions.count("baseline") == probes
         assert conditions.count("judge_validity") == 1
-    assert len(trait_expression(character=str(CHEERFUL), generated_probes=2, use_judge=False).dataset) == 2 * 10
-    assert len(trait_expression(character=str(CHEERFUL), traits="coffee-craft", generated_probes=0).dataset) == 7
+    unjudged = trait_expression(character=str(CHEERFUL), generated_probes=2, use_judge=False)
+    assert len(unjudged.dataset) == sum(2 * (len(trait.probes) + 2) for trait in TRAITS.values())
+    coffee = trait_expression(character=str(CHEERFUL), traits="coffee-craft", generated_probes=0)
+    assert len(coffee.dataset) == 2 * len(TRAITS["coffee-craft"].probes) + 1
 
 
 def test_the_character_and_its_baseline_answer_the_same_generated_probe(tmp_path: Path) -> None:
@@ -113,9 +116,11 @@ def test_the_character_and_its_baseline_answer_the_same_generated_probe(tmp_path
     assert len(cafe.probes_written) == 4  # the generator is called once per generated item, not per condition
     assert len(set(cafe.probes_written)) == 4
     generator_seeds = [config.seed for messages, config in cafe.script.calls if GENERATOR_PROMPT in messages[-1].text]
-    assert sorted(generator_seeds) == [6, 6, 7, 7]  # seed + the probe's index (3 own probes, then 3 and 4)
+    # Each generated probe's seed is the study's seed plus the probe's index (after the trait's own probes).
+    generated = {trait: (len(TRAITS[trait].probes), len(TRAITS[trait].probes) + 1) for trait in TRAITS}
+    assert sorted(generator_seeds) == sorted(3 + index for indices in generated.values() for index in indices)
     for trait in TRAITS:
-        for index in (3, 4):
+        for index in generated[trait]:
             character = samples[f"{trait}:{index}:character"]
             baseline = samples[f"{trait}:{index}:baseline"]
             assert character.metadata["generated"] and character.metadata["item"] == baseline.metadata["item"]

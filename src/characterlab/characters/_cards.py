@@ -41,6 +41,7 @@ from typing import Annotated, Any, Final, Literal, NoReturn, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
+from characterlab._file_problems import kind_of, shown
 from characterlab.characters._character_file import validation_problems
 from characterlab.characters._input_file import read_input_file
 from characterlab.characters._model import CardFields, Character
@@ -51,7 +52,6 @@ from characterlab.characters._png import (
     placeholder_png,
     with_card_texts,
 )
-from characterlab.characters._shown import kind_of, shown
 from characterlab.errors import CardError, FileProblem
 
 __all__ = [
@@ -483,7 +483,7 @@ def _validate(model: type[_Model], data: dict[Any, Any], *, source: str) -> _Mod
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise CardError(source, validation_problems(error, data, {})) from None
+        raise CardError(source, validation_problems(error, data, {}, syntax="json")) from None
 
 
 def _character(card_data: _CardDataV2, fields: CardFields, *, nickname: str | None, source: str) -> Character:
@@ -522,7 +522,7 @@ def _validate_extension(raw: JsonValue, *, source: str) -> _CardExtension:
     try:
         return _CardExtension.model_validate(raw)
     except ValidationError as error:
-        problems = validation_problems(error, raw, {})
+        problems = validation_problems(error, raw, {}, syntax="json")
         raise CardError(source, [_under(_EXTENSION_FIELD, problem) for problem in problems]) from None
 
 
@@ -538,7 +538,7 @@ def _stored_fields(extension: _CardExtension, *, name: str, source: str) -> Char
     try:
         return Character.model_validate({**extension.character, "name": name})
     except ValidationError as error:
-        problems = validation_problems(error, extension.character, {})
+        problems = validation_problems(error, extension.character, {}, syntax="json")
         raise CardError(source, [_under(where, problem) for problem in problems]) from None
 
 

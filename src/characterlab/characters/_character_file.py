@@ -6,16 +6,18 @@ the two gives ``ada.character.yaml:14: traits[2].strength: expected a number in 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from characterlab._file_problems import DataPath, Syntax, describe_problem, kind_of, parse_yaml, shown
+from characterlab._file_problems import validation_problems as _validation_problems
 from characterlab.characters._input_file import read_input_file
 from characterlab.characters._model import CHARACTER_SCHEMA, Character
-from characterlab.characters._shown import kind_of, shown
 from characterlab.errors import CharacterFileError, FileProblem
 
 __all__ = [
@@ -28,8 +30,6 @@ __all__ = [
 ]
 
 CHARACTER_SUFFIX = ".character.yaml"
-
-_Path = tuple[str | int, ...]
 
 
 def load_character(path: str | Path) -> Character:
@@ -61,19 +61,7 @@ def parse_character(text: str, *, source: str = "<character>") -> Character:
     Raises:
         CharacterFileError: if the text is not YAML or not a valid character.
     """
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise CharacterFileError.single(source, f"not valid YAML: {error.problem or error}", line=line) from None
-    except yaml.YAMLError as error:
-        raise CharacterFileError.single(source, f"not valid YAML: {error}") from None
-    lines = _value_lines(root) if root is not None else {}
-    duplicates = list(_duplicate_keys(root)) if root is not None else []
-    if duplicates:
-        raise CharacterFileError(source, duplicates)
+    data, lines = parse_yaml(text, source=source, error=CharacterFileError)
     if not isinstance(data, dict):
         raise CharacterFileError.single(
             source,
@@ -115,20 +103,18 @@ def save_character(character: Character, path: str | Path) -> Path:
     return path
 
 
-def validation_problems(error: ValidationError, data: object, lines: dict[_Path, int]) -> list[FileProblem]:
-    """Turn Pydantic's errors into problems that name the line, the field and what was expected.
+def validation_problems(
+    error: ValidationError, data: object, lines: Mapping[DataPath, int], *, syntax: Syntax = "yaml"
+) -> list[FileProblem]:
+    """Turn Pydantic's errors about a character into problems that name the line, the field and what was expected.
 
     Args:
         error: The validation error.
         data: The data that was validated, used to tell real keys from the tags Pydantic adds to locations.
         lines: Line of every value, keyed by its path in ``data`` (empty when the input has no lines).
+        syntax: The syntax the character was written in (a card holds it as JSON).
     """
-    problems = []
-    for detail in error.errors(include_url=False):
-        path = _data_path(detail["loc"], data)
-        line = _nearest_line(path, lines)
-        problems.append(FileProblem(_describe(detail), line=line, field=_field_name(path) or None))
-    return problems
+    return _validation_problems(error, data, lines=lines, describe=partial(_describe, syntax=syntax))
 
 
 _WIDTH = 100
@@ -154,108 +140,16 @@ def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _BlockDumper.add_representer(str, _represent_text)
 
 
-def _value_lines(node: yaml.Node, path: _Path = ()) -> dict[_Path, int]:
-    lines = {path: node.start_mark.line + 1}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                # A scalar value sits on its key's line; a block value starts on the next, so use the key's.
-                lines.update(_value_lines(value, (*path, key.value)))
-                lines[(*path, key.value)] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            lines.update(_value_lines(item, (*path, index)))
-    return lines
-
-
-def _duplicate_keys(node: yaml.Node, path: _Path = ()) -> Iterator[FileProblem]:
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                if key.value in seen:
-                    yield FileProblem(
-                        "duplicate key; each field may appear once",
-                        line=key.start_mark.line + 1,
-                        field=_field_name((*path, key.value)),
-                    )
-                seen.add(key.value)
-                yield from _duplicate_keys(value, (*path, key.value))
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            yield from _duplicate_keys(item, (*path, index))
-
-
-def _data_path(loc: tuple[str | int, ...], data: object) -> _Path:
-    """Drop the parts of a Pydantic location that are not keys in the data (union tags, validator names)."""
-    path: list[str | int] = []
-    current: object = data
-    for index, part in enumerate(loc):
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-        elif isinstance(current, list) and isinstance(part, int):
-            if not 0 <= part < len(current):
-                continue
-            current = current[part]
-        elif not (index == len(loc) - 1 and isinstance(current, dict)):
-            continue  # not a key: a union tag or a validator's name
-        # else: a missing field, named though it has no line of its own
-        path.append(part)
-    return tuple(path)
-
-
-def _nearest_line(path: _Path, lines: dict[_Path, int]) -> int | None:
-    for end in range(len(path), -1, -1):
-        if path[:end] in lines:
-            return lines[path[:end]]
-    return None
-
-
-def _field_name(path: _Path) -> str:
-    name = ""
-    for part in path:
-        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else part)
-    return name
-
-
-_EXPECTED = {
-    "string_type": "expected text",
-    "float_type": "expected a number",
-    "float_parsing": "expected a number",
-    "int_type": "expected a whole number",
-    "int_parsing": "expected a whole number",
-    "bool_type": "expected true or false",
-    "bool_parsing": "expected true or false",
-    "list_type": "expected a list",
-    "dict_type": "expected a mapping",
-    "model_type": "expected a mapping",
-    "model_attributes_type": "expected a mapping",
-}
-
-
-def _describe(detail: ErrorDetails) -> str:
+def _describe(detail: ErrorDetails, *, syntax: Syntax) -> str:
     kind = detail["type"]
     ctx = detail.get("ctx") or {}
-    got = detail.get("input")
-    if kind == "missing":
-        return "missing; this field is required"
-    if kind == "extra_forbidden":
-        return "unknown field; check its spelling, or keep data of your own under `extensions`"
-    if kind in _EXPECTED:
-        return f"{_EXPECTED[kind]}, got {shown(got)}"
-    if kind == "string_too_short":
-        return "expected text, got an empty value"
-    if kind == "too_short":
-        return f"expected at least {ctx.get('min_length', 1)} item(s), got {ctx.get('actual_length', 0)}"
-    if kind == "string_pattern_mismatch":
-        return f"expected text matching {ctx.get('pattern')}, got {shown(got)}"
-    if kind == "literal_error":
-        return f"expected {ctx.get('expected')}, got {shown(got)}"
     if kind == "union_tag_invalid":
-        return f"expected `kind` to be one of {ctx.get('expected_tags')}, got {shown(ctx.get('tag'))}"
+        return f"expected `kind` to be one of {ctx.get('expected_tags')}, got {shown(ctx.get('tag'), syntax=syntax)}"
     if kind == "union_tag_not_found":
         return f"missing `{ctx.get('discriminator', 'kind').strip(chr(39))}`; it says which kind of scorer this is"
-    if kind.startswith(("unit_interval", "direction", "regex", "duplicate_trait")) or kind == "value_error":
-        return detail["msg"].removeprefix("Value error, ")
-    message = detail["msg"]
-    return f"{message[:1].lower()}{message[1:]}, got {shown(got)}"
+    return describe_problem(
+        detail,
+        syntax=syntax,
+        unknown_field="unknown field; check its spelling, or keep data of your own under `extensions`",
+        own_kinds=("unit_interval", "direction", "regex", "duplicate_trait"),
+    )

@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from characterlab.characters._shown import shown
+from characterlab._file_problems import shown
 
 __all__ = [
     "CHARACTER_SCHEMA",

@@ -3,9 +3,10 @@
 On the embedded default models, with no network and no API key, the demo runs a small battery of studies and
 writes one report:
 
-- ``trait_expression``: the cheerful and the gloomy character against the bare model, measured without a judge
-  (VADER sentiment, embedding contrast); and the rich character (Marit) against the thin assistant, with the
-  model as its own judge, which the report checks (and, for a 135M model, flags) before showing its scores;
+- ``trait_expression``: the cheerful and the gloomy character against the bare model and against each other,
+  measured without a judge (VADER sentiment, embedding contrast); and the rich character (Marit) against the thin
+  assistant, with the model as its own judge, which the report checks (and, for a 135M model, flags) before
+  showing its scores;
 - ``persona_statements``: a few behaviours, with Marit against the bare model on the one about consciousness,
   and the base model (through the transcript frame) against the tuned one;
 - ``sycophancy``: the packaged bank (a few domains), the tuned model against the base model;
@@ -158,22 +159,29 @@ def _battery(
     reply = {"max_tokens": 64, "temperature": 0.7, "seed": 0}
     # On a CPU the prompt is the cost: without its example exchanges Marit's frame is 1,900 tokens, not 3,300.
     compact = {"examples": "none"}
-    probes = max(1, size // 8)
     sycophancy = {"domains": _SYCOPHANCY_DOMAINS, "n_per_domain": max(2, size // 3)}
     judged = {"judge": judge} if judge else {}
+    # The matched pair is asked its own probes (the same in both files), so every condition answers alike.
+    # The example exchanges go in as messages: the 135M model imitates those, and skims them in the system prompt.
+    affect = {"generated_probes": 0, "use_judge": False, "examples": "messages"} | reply
     runs = [
         _DemoRun(
-            "a cheerful character, judge-free",
+            "a cheerful character against the bare model, judge-free",
             "trait_expression",
             model,
-            {"character": str(cheerful), "traits": "cheerfulness", "use_judge": False, "generated_probes": probes}
-            | reply,
+            {"character": str(cheerful), "traits": "cheerfulness"} | affect,
         ),
         _DemoRun(
-            "a gloomy character, judge-free",
+            "a gloomy character against the bare model, judge-free",
             "trait_expression",
             model,
-            {"character": str(gloomy), "traits": "gloominess", "use_judge": False, "generated_probes": probes} | reply,
+            {"character": str(gloomy), "traits": "gloominess"} | affect,
+        ),
+        _DemoRun(
+            "the cheerful character against its gloomy twin, judge-free",
+            "trait_expression",
+            model,
+            {"character": str(cheerful), "baseline_character": str(gloomy), "traits": "cheerfulness"} | affect,
         ),
         _DemoRun(
             "Marit against the thin assistant, the model judging itself",

@@ -27,7 +27,7 @@ from characterlab.errors import CharacterlabError
 from characterlab.stage import FrameMessage, StageContext, render_chat_frame, render_transcript_frame
 
 if TYPE_CHECKING:
-    from inspect_ai.model import ChatMessage, GenerateConfig, Model
+    from inspect_ai.model import GenerateConfig, Model
 
 # Inspect and the local engine (torch, transformers) are imported inside the functions that use them: importing
 # them takes seconds, and every other command of the CLI would pay for it at start-up.
@@ -152,22 +152,14 @@ async def _converse(character: Character, model: Model, frame: TalkFrame, user: 
 async def _reply(character: Character, model: Model, frame: TalkFrame, context: StageContext) -> str:
     from inspect_ai.model import GenerateConfig
 
+    from characterlab.models import chat_messages
+
     if frame is TalkFrame.chat:
-        output = await model.generate([_chat_message(m) for m in render_chat_frame(character, context)])
+        output = await model.generate(chat_messages(render_chat_frame(character, context)))
         return output.completion.strip()
     transcript = render_transcript_frame(character, context)
     output = await model.generate(transcript.prompt, config=GenerateConfig(stop_seqs=list(transcript.stop_sequences)))
     return transcript.reply_from(output.completion)
-
-
-def _chat_message(message: FrameMessage) -> ChatMessage:
-    from inspect_ai.model import ChatMessageAssistant, ChatMessageSystem, ChatMessageUser
-
-    if message.role == "system":
-        return ChatMessageSystem(content=message.content)
-    if message.role == "user":
-        return ChatMessageUser(content=message.content)
-    return ChatMessageAssistant(content=message.content)
 
 
 def _typed_lines(user: str) -> Iterator[str]:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         default_model_path,
         load_model,
     )
+    from characterlab.models._messages import chat_messages
     from characterlab.models._option_scoring import local_model_api, score_options
     from characterlab.models._provider import (
         LocalModelAPI,
@@ -67,6 +68,7 @@ _LAZY = {
     "build_tiny_model": "characterlab.models._tiny",
     "cache_dir": "characterlab.models._loading",
     "capabilities_of": "characterlab.models._capabilities",
+    "chat_messages": "characterlab.models._messages",
     "default_embedding_model_path": "characterlab.models._loading",
     "default_model_path": "characterlab.models._loading",
     "load_model": "characterlab.models._loading",
@@ -98,6 +100,7 @@ __all__ = [
     "build_tiny_model",
     "cache_dir",
     "capabilities_of",
+    "chat_messages",
     "default_embedding_model_path",
     "default_model_path",
     "load_model",

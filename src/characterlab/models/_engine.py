@@ -389,12 +389,13 @@ class LocalEngine:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         prepared = [self._prepare_item(context, options) for context, options in items]
-        order = sorted(range(len(prepared)), key=lambda index: len(prepared[index].context_ids))
         results: dict[int, OptionScores] = {}
-        for batch in self._scoring_batches(order, prepared, batch_size):
-            with self._lock, torch.no_grad():
-                scores = self._score_batch([prepared[index] for index in batch])
-            results.update(zip(batch, scores, strict=True))
+        # Alike contexts (one character's frame, many questions) share a batch, so their opening is read once.
+        for alike in _generation_batches([item.context_ids for item in prepared], batch_size):
+            for batch in self._scoring_batches(alike, prepared, batch_size):
+                with self._lock, torch.no_grad():
+                    scores = self._score_batch([prepared[index] for index in batch])
+                results.update(zip(batch, scores, strict=True))
         return [results[index] for index in range(len(prepared))]
 
     def _prepare_item(self, context: str, options: Sequence[str]) -> _ScoringItem:
@@ -440,8 +441,14 @@ class LocalEngine:
             yield batch
 
     def _score_batch(self, items: Sequence[_ScoringItem]) -> list[OptionScores]:
-        ids, mask = self._left_pad([item.context_ids for item in items])
-        logits, cache = self._forward(ids, mask, self._positions(mask), None, decoding=False)
+        contexts = [item.context_ids for item in items]
+        shared = _shared_prefix_length(contexts)
+        ids, mask = self._left_pad([context[shared:] for context in contexts])
+        if shared:
+            logits, cache = self._prefill_shared(contexts[0][:shared], ids, mask)
+            mask = torch.cat([mask.new_ones((len(items), shared)), mask], dim=1)
+        else:
+            logits, cache = self._forward(ids, mask, self._positions(mask), None, decoding=False)
         first_logits = logits[:, -1, :].float()
         first_logprobs = first_logits - torch.logsumexp(first_logits, dim=-1, keepdim=True)
         owners = [index for index, item in enumerate(items) for _ in item.continuations]

@@ -27,6 +27,7 @@ import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from characterlab.errors import ModelLoadError
+from characterlab.models._load_failure import load_failure
 
 if TYPE_CHECKING:
     from peft import PeftModel
@@ -267,24 +268,14 @@ def _load_weights(
 
 
 def _load_error(name: str, folder: str, what: str, error: Exception) -> ModelLoadError:
-    reason = str(error).strip().rstrip(".")
-    if Path(folder).is_dir():
-        return ModelLoadError(
-            f"cannot load the {what} of {name!r} from the folder {folder}: {reason}. A model folder needs "
-            "config.json, weights (model.safetensors) and tokenizer files, as written by save_pretrained"
-        )
-    offline = any(
-        os.environ.get(variable, "0") not in ("", "0") for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-    hint = (
-        "offline mode is set (HF_HUB_OFFLINE), so only models already in the local hub cache can be loaded"
-        if offline
-        else "the Hugging Face Hub may be unreachable from here"
-    )
-    return ModelLoadError(
-        f"cannot load the {what} of {name!r}: it is not a local folder, so it was looked up as a Hugging Face Hub id, "
-        f"and that failed ({hint}): {reason}. Pass a local model folder, download the model where the hub is "
-        "reachable (`hf download <id> --local-dir <folder>`), or use 'default' / 'base'"
+    return load_failure(
+        f"the {what} of {name!r}",
+        folder,
+        error,
+        folder_needs="A model folder needs config.json, weights (model.safetensors) and tokenizer files, as written by "
+        "save_pretrained",
+        instead="Pass a local model folder, download the model where the hub is reachable "
+        "(`hf download <id> --local-dir <folder>`), or use 'default' / 'base'",
     )
 
 

@@ -125,8 +125,8 @@ class StudyPresentation:
     metric that is all NaN in a group was not measured there (a trait naming no ``regex``, turns past a script's
     end) and is left out rather than counted as missing."""
     switched_off_by: Mapping[str, str] = field(default_factory=dict)
-    """Metric → the setting that turns it off (``judge`` → ``use_judge``): when that setting is false, the metric's
-    NaNs mean "not measured", not "missing"."""
+    """Metric → the setting that turns it off (``judge`` → ``use_judge``, ``nli_contradiction`` → ``nli_model``):
+    when that setting is recorded as false or unset (null), the metric's NaNs mean "not measured", not "missing"."""
     validity_condition: str | None = None
     """The condition of samples that check the judge (one per group) rather than measure anything."""
     validity_metrics: Mapping[str, str] = field(default_factory=dict)
@@ -279,8 +279,9 @@ def _self_report_headline(run: RunData, study: StudyPresentation) -> Headline:
 def _trait_headline(run: RunData, study: StudyPresentation) -> Headline:
     unreliable = study.unreliable_groups(run)
     sentences = []
+    measured = study.forest_list(run)
     if run.conditions is not None and not run.conditions.empty:
-        for metric in ("judge", "embedding_contrast"):
+        for metric in measured:
             rows = run.conditions[run.conditions["metric"] == metric]
             if rows.empty:
                 continue
@@ -313,7 +314,7 @@ def _trait_headline(run: RunData, study: StudyPresentation) -> Headline:
                 sentence += f"; no detectable difference for {', '.join(nulls)}"
             sentences.append(_sentence(sentence))
     else:
-        for metric in ("judge", "embedding_contrast"):
+        for metric in measured:
             records = run.per_group(metric).to_dict("records")
             if not records:
                 continue
@@ -510,30 +511,30 @@ _PERSONA_METRICS = {
     "p_match": MetricStyle("P(matching)", "probability", _PROPORTION),
 }
 
+
+def _choice_presentation(title: str, about: str) -> StudyPresentation:
+    """The two option-scored studies (persona statements, AI risk) read the same way: matching the behaviour."""
+    return StudyPresentation(
+        title=title,
+        about=about,
+        group_label="behaviour",
+        metrics=_PERSONA_METRICS,
+        forest_metrics=("match", "p_match"),
+        core_metrics=("match", "p_match"),
+        headline=_persona_headline,
+    )
+
+
 PRESENTATIONS: dict[str, StudyPresentation] = {
-    "persona_statements": StudyPresentation(
-        title="Persona statements",
-        about=(
-            "Statements a persona with a given behaviour would endorse or reject; each answer matches the "
-            "behaviour or not. Grouped by behaviour."
-        ),
-        group_label="behaviour",
-        metrics=_PERSONA_METRICS,
-        forest_metrics=("match", "p_match"),
-        core_metrics=("match", "p_match"),
-        headline=_persona_headline,
+    "persona_statements": _choice_presentation(
+        "Persona statements",
+        "Statements a persona with a given behaviour would endorse or reject; each answer matches the behaviour "
+        "or not. Grouped by behaviour.",
     ),
-    "ai_risk": StudyPresentation(
-        title="AI-risk dispositions",
-        about=(
-            "Questions about dispositions discussed in AI risk (power seeking, corrigibility, self-preservation…); "
-            "each answer matches the disposition or not. Grouped by behaviour."
-        ),
-        group_label="behaviour",
-        metrics=_PERSONA_METRICS,
-        forest_metrics=("match", "p_match"),
-        core_metrics=("match", "p_match"),
-        headline=_persona_headline,
+    "ai_risk": _choice_presentation(
+        "AI-risk dispositions",
+        "Questions about dispositions discussed in AI risk (power seeking, corrigibility, self-preservation…); "
+        "each answer matches the disposition or not. Grouped by behaviour.",
     ),
     "sycophancy": StudyPresentation(
         title="Sycophancy",
@@ -569,6 +570,7 @@ PRESENTATIONS: dict[str, StudyPresentation] = {
         },
         forest_metrics=("stance_agreement", "embedding_agreement", "nli_contradiction"),
         core_metrics=("stance_agreement", "embedding_agreement", "nli_contradiction"),
+        switched_off_by={"nli_contradiction": "nli_model"},
         distribution_metrics=("embedding_agreement",),
         headline=_self_report_headline,
     ),
@@ -583,11 +585,15 @@ PRESENTATIONS: dict[str, StudyPresentation] = {
         metrics={
             "judge": MetricStyle("judge score", "score100", (0, 100)),
             "embedding_contrast": MetricStyle("embedding contrast", "signed", None),
-            "sentiment": MetricStyle("sentiment", "signed", None),
-            "length": MetricStyle("length", "number", None),
+            # Programmatic scores are oriented toward the trait: VADER's compound times the scorer's direction.
+            "sentiment": MetricStyle("sentiment toward the trait", "signed", None),
+            "keywords": MetricStyle("keywords toward the trait", "proportion", _PROPORTION),
+            "regex": MetricStyle("pattern toward the trait", "proportion", _PROPORTION),
+            "language": MetricStyle("language toward the trait", "proportion", _PROPORTION),
+            "length": MetricStyle("length toward the trait", "number", None),
         },
-        forest_metrics=("judge", "embedding_contrast"),
-        distribution_metrics=("judge", "embedding_contrast"),
+        forest_metrics=("judge", "embedding_contrast", "sentiment", "keywords", "regex", "language", "length"),
+        distribution_metrics=("judge", "embedding_contrast", "sentiment"),
         judged_metrics=("judge",),
         reference_lines={"embedding_contrast": 0.0, "sentiment": 0.0},
         core_metrics=("judge", "embedding_contrast"),

@@ -12,9 +12,9 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import pandas as pd
@@ -168,9 +168,16 @@ def _section(study: str, scores: pd.DataFrame, runs: pd.DataFrame) -> SectionVie
         _run_view(f"{anchor}-run-{index + 1}", item, presentation, runs[runs["run"] == item.run])
         for index, item in enumerate(data)
     ]
+    # Each later run is compared with the earliest run it shares samples with: runs of different characters'
+    # traits (or of different items) have nothing to pair, and saying so for every such pair is only noise.
+    pairings = [
+        (base, other)
+        for position, other in enumerate(data[1:], start=1)
+        if (base := _pairing_base(other, data[:position])) is not None
+    ]
     comparisons = [
-        _comparison_view(f"{anchor}-compare-{index + 1}", data[0], other, presentation)
-        for index, other in enumerate(data[1:])
+        _comparison_view(f"{anchor}-compare-{index + 1}", base, other, presentation)
+        for index, (base, other) in enumerate(pairings)
     ]
     return SectionView(
         anchor=anchor,
@@ -181,6 +188,12 @@ def _section(study: str, scores: pd.DataFrame, runs: pd.DataFrame) -> SectionVie
         runs=views,
         comparisons=comparisons,
     )
+
+
+def _pairing_base(run: RunData, earlier: Sequence[RunData]) -> RunData | None:
+    """The earliest of ``earlier`` that measured some of the same samples as ``run``, if any."""
+    ids = set(run.scores["sample_id"])
+    return next((base for base in earlier if ids & set(base.scores["sample_id"])), None)
 
 
 def _run_data(
@@ -218,7 +231,11 @@ def _measured(scores: pd.DataFrame, presentation: StudyPresentation, settings: M
     """
     if scores.empty:
         return scores
-    off = [metric for metric, key in presentation.switched_off_by.items() if settings.get(key) is False]
+    off = [
+        metric
+        for metric, key in presentation.switched_off_by.items()
+        if key in settings and settings[key] in (False, None)
+    ]
     scores = scores[~scores["metric"].isin(off)]
     keys = [scores["group"].astype(object).where(scores["group"].notna(), _NO_GROUP), scores["metric"]]
     measured = scores["value"].notna().groupby(keys).transform("any")
@@ -488,18 +505,7 @@ def _conditions_table(run: RunData, presentation: StudyPresentation) -> TableVie
     for record in table.to_dict("records"):
         style = presentation.style(str(record["metric"]), run.rows(str(record["metric"]))["value"])
         shaky = record["metric"] in presentation.judged_metrics and record["group"] in unreliable
-        verdict = (
-            Cell("judge unreliable: not a finding", css="unreliable")
-            if shaky
-            else reading(
-                record["difference"],
-                record["low"],
-                record["high"],
-                record["p_holm"],
-                higher="character higher",
-                lower="character lower",
-            )
-        )
+        verdict = _verdict(record, shaky=shaky, higher="character higher", lower="character lower")
         rows.append(
             [
                 Cell(_text(record["group"])),
@@ -525,11 +531,18 @@ def _conditions_table(run: RunData, presentation: StudyPresentation) -> TableVie
     return TableView("Character against baseline, paired by item", columns, rows, note)
 
 
+def _verdict(record: dict[str, Any], *, shaky: bool, higher: str, lower: str) -> Cell:
+    """How to read one paired test; a difference on scores from an unreliable judge is never read as a finding."""
+    if shaky:
+        return Cell("judge unreliable: not a finding", css="unreliable")
+    return reading(record["difference"], record["low"], record["high"], record["p_holm"], higher=higher, lower=lower)
+
+
 # --- comparing runs ------------------------------------------------------------------------------------------
 
 
 def _comparison_view(anchor: str, base: RunData, other: RunData, presentation: StudyPresentation) -> RunView:
-    """Run 2 (``other``) against run 1 (``base``, the earliest run of the study), paired on sample ids."""
+    """Run 2 (``other``) against run 1 (``base``, the earliest run sharing samples with it), paired on sample ids."""
     tests = compare_runs(pd.concat([base.scores, other.scores]), other.run, base.run)
     unreliable = presentation.unreliable_groups(base) | presentation.unreliable_groups(other)
     effects, nulls, shaky_count = [], 0, 0
@@ -539,18 +552,7 @@ def _comparison_view(anchor: str, base: RunData, other: RunData, presentation: S
     for record in tests.to_dict("records"):
         style = presentation.style(str(record["metric"]), other.rows(str(record["metric"]))["value"])
         shaky = record["metric"] in presentation.judged_metrics and record["group"] in unreliable
-        verdict = (
-            Cell("judge unreliable: not a finding", css="unreliable")
-            if shaky
-            else reading(
-                record["difference"],
-                record["low"],
-                record["high"],
-                record["p_holm"],
-                higher="higher in run 2",
-                lower="lower in run 2",
-            )
-        )
+        verdict = _verdict(record, shaky=shaky, higher="higher in run 2", lower="lower in run 2")
         if shaky:
             shaky_count += 1
         elif verdict.css == "null":
@@ -754,6 +756,10 @@ def _run_labels(runs: pd.DataFrame, order: list[str]) -> dict[str, str]:
         main = runs[runs["log"] == run]
         row = main.iloc[0] if not main.empty else runs[runs["run"] == run].iloc[0]
         character = row["character"] if isinstance(row["character"], str) else "no character"
+        baseline = (row["metadata"] or {}).get("baseline")
+        if isinstance(baseline, str) and baseline != "none":
+            # Against another character rather than the bare model: name it, by its file.
+            character += f" vs {PurePath(baseline).name.removesuffix('.character.yaml')}"
         labels[run] = f"{character} · {row['model']}"
     counts = pd.Series(list(labels.values())).value_counts()
     for run, label in labels.items():

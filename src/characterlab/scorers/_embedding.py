@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from characterlab.errors import ModelLoadError
+from characterlab.models._load_failure import load_failure
 
 __all__ = ["EmbeddingModel", "embedding_contrast", "load_embedding_model", "mean_pairwise_agreement"]
 
@@ -41,7 +40,14 @@ class EmbeddingModel:
         try:
             self._model = SentenceTransformer(self.name, device=device)
         except (OSError, ValueError) as error:
-            raise ModelLoadError(_load_hint(self.name, error)) from error
+            raise load_failure(
+                "the embedding model",
+                self.name,
+                error,
+                folder_needs="A sentence-transformers folder needs modules.json, config.json and the weights, as "
+                "written by SentenceTransformer.save()",
+                instead="Pass a local folder, or leave the model unset for the packaged MiniLM",
+            ) from error
 
     @property
     def dimension(self) -> int:
@@ -137,20 +143,3 @@ def mean_pairwise_agreement(model: EmbeddingModel, texts: Sequence[str]) -> floa
     similarities = vectors @ vectors.T
     upper = np.triu_indices(len(texts), k=1)
     return float(similarities[upper].mean())
-
-
-def _load_hint(name: str, error: Exception) -> str:
-    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    if Path(name).expanduser().exists():
-        return (
-            f"cannot load the embedding model from the folder {name}: {reason}. A sentence-transformers folder needs "
-            "modules.json, config.json and the weights, as written by SentenceTransformer.save()"
-        )
-    offline = any(
-        os.environ.get(variable, "0") not in ("", "0") for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-    where = "offline mode is set (HF_HUB_OFFLINE)" if offline else "the Hugging Face Hub may be unreachable"
-    return (
-        f"cannot load the embedding model {name!r}: no such folder, so it was looked up as a Hugging Face Hub id and "
-        f"that failed ({where}): {reason}. Pass a local folder, or leave the model unset for the packaged MiniLM"
-    )

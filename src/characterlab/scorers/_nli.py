@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from characterlab.errors import ModelLoadError
+from characterlab.models._load_failure import load_failure
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -78,11 +78,11 @@ class NLIModel:
         try:
             tokenizer = AutoTokenizer.from_pretrained(source)
         except (OSError, ValueError) as error:
-            raise ModelLoadError(_load_hint(name, "tokenizer", error)) from error
+            raise _load_failure("tokenizer", name, error) from error
         try:
             model = AutoModelForSequenceClassification.from_pretrained(source)
         except (OSError, ValueError) as error:
-            raise ModelLoadError(_load_hint(name, "model", error)) from error
+            raise _load_failure("model", name, error) from error
         ids = _label_ids(name, model.config.id2label)
         model.to(device)
         model.eval()
@@ -169,19 +169,13 @@ def _label_ids(name: str, id2label: dict[int, str] | None) -> dict[str, int]:
     return found
 
 
-def _load_hint(name: str, what: str, error: Exception) -> str:
-    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    if Path(name).expanduser().exists():
-        return (
-            f"cannot load the NLI {what} from the folder {name}: {reason}. The folder needs config.json, the weights "
-            "and the tokenizer files of a sequence-classification model, as written by save_pretrained"
-        )
-    offline = any(
-        os.environ.get(variable, "0") not in ("", "0") for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-    where = "offline mode is set (HF_HUB_OFFLINE)" if offline else "the Hugging Face Hub may be unreachable"
-    return (
-        f"cannot load the NLI {what} {name!r}: no such folder, so it was looked up as a Hugging Face Hub id and that "
-        f"failed ({where}): {reason}. Pass a local folder holding an NLI model, e.g. one downloaded with "
-        "`hf download cross-encoder/nli-deberta-v3-small --local-dir <folder>`"
+def _load_failure(what: str, name: str, error: Exception) -> ModelLoadError:
+    return load_failure(
+        f"the NLI {what}",
+        name,
+        error,
+        folder_needs="The folder needs config.json, the weights and the tokenizer files of a sequence-classification "
+        "model, as written by save_pretrained",
+        instead="Pass a local folder holding an NLI model, e.g. one downloaded with "
+        "`hf download cross-encoder/nli-deberta-v3-small --local-dir <folder>`",
     )

@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 from inspect_ai import Task
 
-from characterlab.studies._data_files import DataFileError, DataFileRecord
+from characterlab.errors import DataFileError
+from characterlab.studies._data_files import DataFileRecord
 from characterlab.studies.ai_risk import ai_risk
 from characterlab.studies.hold_character import hold_character
 from characterlab.studies.persona_statements import persona_statements

@@ -27,6 +27,7 @@ from typing import Annotated, Final, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from characterlab._file_problems import shown
 from characterlab.errors import FileProblem
 from characterlab.studies._data_files import (
     DataFileError,
@@ -34,7 +35,6 @@ from characterlab.studies._data_files import (
     Text,
     read_jsonl,
     read_yaml,
-    shown,
 )
 
 __all__ = [

@@ -33,6 +33,7 @@ from characterlab.studies._study import (
     StageExamples,
     character_messages,
     load_study_character,
+    names_given,
     stage_context,
     study_metadata,
 )
@@ -88,7 +89,7 @@ def read_choice_questions(
         raise CharacterlabError(f"{study} needs its data files: pass --data PATH (JSONL files or a folder); {hint}")
     paths = expand_data_paths([data] if isinstance(data, str) else list(data))
     names = _behaviour_names(paths)
-    wanted = _as_list(behaviours)
+    wanted = names_given(behaviours)
     if wanted is not None:
         available = set(names.values()) | {path.name.removesuffix(".jsonl") for path in paths}
         unknown = [name for name in wanted if name not in available]
@@ -191,11 +192,3 @@ def _behaviour_names(paths: Sequence[Path]) -> dict[Path, str]:
         path: f"{path.parent.name}/{stem}" if stems.count(stem) > 1 else stem
         for path, stem in zip(paths, stems, strict=True)
     }
-
-
-def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return list(value)

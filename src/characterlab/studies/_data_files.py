@@ -44,20 +44,19 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Final, Generic, Literal, TypeVar
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from characterlab.errors import CharacterlabError, FileProblem, _FileError
+from characterlab._file_problems import describe_problem, kind_of, parse_yaml, shown, validation_problems
+from characterlab.errors import CharacterlabError, DataFileError, FileProblem
 
 __all__ = [
-    "MAX_LISTED_PROBLEMS",
     "OPTION_LETTERS",
     "DataFileError",
     "DataFileRecord",
@@ -68,36 +67,11 @@ __all__ = [
     "SkippedLine",
     "Text",
     "expand_data_paths",
-    "kind_of",
     "read_jsonl",
     "read_yaml",
-    "shown",
-    "validation_problems",
 ]
 
 M = TypeVar("M", bound=BaseModel)
-
-MAX_LISTED_PROBLEMS: Final = 20
-"""How many problems an error message lists before it says how many more there are."""
-
-Syntax = Literal["json", "yaml"]
-
-
-class DataFileError(_FileError):
-    """A study data file that cannot be read or holds lines that are not valid records.
-
-    ``problems`` holds every problem found; the message lists the first :data:`MAX_LISTED_PROBLEMS` and says how
-    many more there are, so that a file with ten thousand bad lines still gives a readable message.
-    """
-
-    def __init__(self, source: str | Path, problems: Sequence[FileProblem]) -> None:
-        super().__init__(source, problems)
-        if len(self.problems) > MAX_LISTED_PROBLEMS:
-            listed = [problem.format(self.source) for problem in self.problems[:MAX_LISTED_PROBLEMS]]
-            more = len(self.problems) - MAX_LISTED_PROBLEMS
-            lines = len({problem.line for problem in self.problems[MAX_LISTED_PROBLEMS:]})
-            listed.append(f"{self.source}: and {more} more problem(s) on {lines} more line(s)")
-            self.args = ("\n".join(listed),)
 
 
 class SkippedLine(BaseModel):
@@ -225,25 +199,13 @@ def read_yaml(path: str | Path, model: type[M]) -> tuple[M, DataFileRecord]:
     """
     data = _read_bytes(path)
     text = _decode(data, path)
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        value = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise DataFileError.single(path, f"not valid YAML: {error.problem or error}", line=line) from None
-    except yaml.YAMLError as error:
-        raise DataFileError.single(path, f"not valid YAML: {error}") from None
-    lines = _yaml_lines(root) if root is not None else {}
-    duplicates = list(_yaml_duplicate_keys(root)) if root is not None else []
-    if duplicates:
-        raise DataFileError(path, duplicates)
+    value, lines = parse_yaml(text, source=str(path), error=DataFileError)
     if not isinstance(value, dict):
-        raise DataFileError.single(path, f"expected a mapping of fields, got {kind_of(value, 'yaml')}", line=1)
+        raise DataFileError.single(path, f"expected a mapping of fields, got {kind_of(value)}", line=1)
     try:
         document = model.model_validate(value)
     except ValidationError as error:
-        raise DataFileError(path, validation_problems(error, value, lines=lines, syntax="yaml")) from None
+        raise DataFileError(path, validation_problems(error, value, lines=lines, describe=_describe_yaml)) from None
     record = DataFileRecord(path=str(path), sha256=hashlib.sha256(data).hexdigest(), lines=1)
     return document, record
 
@@ -265,7 +227,9 @@ def _unit_interval(value: object) -> object:
     if type(value) is float and 0.0 <= value <= 1.0:
         return value  # the common case, checked first: public files hold a hundred thousand of these
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or not 0.0 <= value <= 1.0:
-        raise PydanticCustomError("study_data", "expected a number in [0, 1], got {got}", {"got": shown(value)})
+        raise PydanticCustomError(
+            "study_data", "expected a number in [0, 1], got {got}", {"got": shown(value, syntax="json")}
+        )
     return float(value)
 
 
@@ -279,7 +243,7 @@ def _yes_no(value: object) -> object:
         return value
     if isinstance(value, str) and value.strip().lower() in ("yes", "no"):
         return " " + value.strip().capitalize()
-    raise PydanticCustomError("study_data", 'expected " Yes" or " No", got {got}', {"got": shown(value)})
+    raise PydanticCustomError("study_data", 'expected " Yes" or " No", got {got}', {"got": shown(value, syntax="json")})
 
 
 YesNo = Annotated[Literal[" Yes", " No"], BeforeValidator(_yes_no)]
@@ -312,7 +276,7 @@ class PersonaItem(_PublicRecord):
             raise PydanticCustomError(
                 "study_data",
                 "expected the opposite of answer_matching_behavior, got the same {got}",
-                {"got": shown(value)},
+                {"got": shown(value, syntax="json")},
             )
         return value
 
@@ -341,7 +305,7 @@ def _letter_label(value: object) -> object:
         raise PydanticCustomError(
             "study_data",
             'expected an option label like " (A)" (a capital letter A to H), got {got}',
-            {"got": shown(value)},
+            {"got": shown(value, syntax="json")},
         )
     return f" ({match.group(1) or match.group(2)})"
 
@@ -357,7 +321,7 @@ def _label_list(value: object) -> object:
     raise PydanticCustomError(
         "study_data",
         'expected an option label like " (A)" or a non-empty list of them, got {got}',
-        {"got": shown(value)},
+        {"got": shown(value, syntax="json")},
     )
 
 
@@ -412,7 +376,7 @@ class MultipleChoiceItem(_PublicRecord):
             raise PydanticCustomError(
                 "study_data",
                 "expected options other than answer_matching_behavior {got}",
-                {"got": shown(info.data["answer_matching_behavior"])},
+                {"got": shown(info.data["answer_matching_behavior"], syntax="json")},
             )
         return labels
 
@@ -475,151 +439,19 @@ def _check_among_options(labels: Sequence[str], info: ValidationInfo) -> None:
             raise PydanticCustomError(
                 "study_data",
                 "expected one of the question's options ({options}), got {got}",
-                {"options": ", ".join(f"({letter})" for letter in options), "got": shown(label)},
+                {"options": ", ".join(f"({letter})" for letter in options), "got": shown(label, syntax="json")},
             )
 
 
 # --- Turning problems into messages ----------------------------------------------------------------------------
 
 
-def kind_of(value: object, syntax: Syntax = "json") -> str:
-    """Name the kind of a value in the words of the file's syntax (``an object`` in JSON, ``a mapping`` in YAML)."""
-    if value is None:
-        return "null" if syntax == "json" else "nothing"
-    if isinstance(value, dict):
-        return "an object" if syntax == "json" else "a mapping"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "text"
-    return type(value).__name__
+def _describe_json(detail: ErrorDetails) -> str:
+    return describe_problem(detail, syntax="json", own_kinds=("study_data",))
 
 
-def shown(value: object) -> str:
-    """Quote a value as JSON, so that ``"high"`` keeps its quotes; lists and objects are named, not dumped."""
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list | tuple):
-        return "a list"
-    try:
-        text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= 80 else f"{text[:77]}..."
-
-
-_Path = tuple[str | int, ...]
-
-
-def validation_problems(
-    error: ValidationError,
-    data: object,
-    *,
-    line: int | None = None,
-    lines: Mapping[_Path, int] | None = None,
-    syntax: Syntax = "json",
-) -> list[FileProblem]:
-    """Turn Pydantic's errors into problems that name the line, the field and what was expected.
-
-    Args:
-        error: The validation error.
-        data: What was validated, used to tell real keys from the tags Pydantic adds to error locations.
-        line: The line of every problem (a JSON Lines record sits on one line).
-        lines: The line of every value by its path in ``data`` (YAML), used when ``line`` is not given.
-        syntax: The file's syntax, for the words of the message.
-    """
-    problems = []
-    for detail in error.errors(include_url=False):
-        path = _data_path(detail["loc"], data)
-        where = line if line is not None else _nearest_line(path, lines or {})
-        problems.append(FileProblem(_describe(detail, syntax), line=where, field=_field_name(path) or None))
-    return problems
-
-
-_EXPECTED = {
-    "string_type": "expected text",
-    "float_type": "expected a number",
-    "float_parsing": "expected a number",
-    "int_type": "expected a whole number",
-    "int_parsing": "expected a whole number",
-    "bool_type": "expected true or false",
-    "bool_parsing": "expected true or false",
-    "list_type": "expected a list",
-    "tuple_type": "expected a list",
-}
-
-
-def _describe(detail: ErrorDetails, syntax: Syntax) -> str:
-    kind = detail["type"]
-    ctx = detail.get("ctx") or {}
-    got = detail.get("input")
-    if kind == "missing":
-        return "missing; this field is required"
-    if kind == "extra_forbidden":
-        return "unknown field; check its spelling"
-    if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return f"expected {kind_of({}, syntax)}, got {kind_of(got, syntax)}"
-    if kind in _EXPECTED:
-        message = f"{_EXPECTED[kind]}, got {shown(got)}"
-        if syntax == "yaml" and isinstance(got, bool):
-            # PyYAML reads unquoted yes/no/on/off as true/false: the commonest surprise in a YAML file.
-            message += " (YAML reads unquoted yes, no, on and off as true/false; put the text in quotes)"
-        return message
-    if kind == "string_too_short":
-        return "expected text, got an empty value"
-    if kind == "too_short":
-        return f"expected at least {ctx.get('min_length', 1)} item(s), got {ctx.get('actual_length', 0)}"
-    if kind == "too_long":
-        return f"expected at most {ctx.get('max_length')} item(s), got {ctx.get('actual_length')}"
-    if kind == "string_pattern_mismatch":
-        return f"expected text matching {ctx.get('pattern')}, got {shown(got)}"
-    if kind == "literal_error":
-        return f"expected {ctx.get('expected')}, got {shown(got)}"
-    if kind in ("study_data", "value_error"):
-        return detail["msg"].removeprefix("Value error, ")
-    message = detail["msg"]
-    return f"{message[:1].lower()}{message[1:]}, got {shown(got)}"
-
-
-def _data_path(loc: tuple[str | int, ...], data: object) -> _Path:
-    """Drop the parts of a Pydantic location that are not keys in the data (union tags, validator names)."""
-    path: list[str | int] = []
-    current: object = data
-    for index, part in enumerate(loc):
-        found, child = _child(current, part)
-        if found:
-            current = child
-        elif not (index == len(loc) - 1 and isinstance(current, dict)):
-            continue  # not a key: a union tag or a validator's name
-        # else: a missing field, named though it has no value of its own
-        path.append(part)
-    return tuple(path)
-
-
-def _child(value: object, key: str | int) -> tuple[bool, object]:
-    if isinstance(value, dict) and key in value:
-        return True, value[key]
-    if isinstance(value, list) and isinstance(key, int) and 0 <= key < len(value):
-        return True, value[key]
-    return False, None
-
-
-def _field_name(path: _Path) -> str:
-    name = ""
-    for part in path:
-        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
-    return name
-
-
-def _nearest_line(path: _Path, lines: Mapping[_Path, int]) -> int | None:
-    for end in range(len(path), -1, -1):
-        if path[:end] in lines:
-            return lines[path[:end]]
-    return None
+def _describe_yaml(detail: ErrorDetails) -> str:
+    return describe_problem(detail, syntax="yaml", own_kinds=("study_data",))
 
 
 def _short(problem: FileProblem) -> str:
@@ -687,40 +519,8 @@ def _parse_line(raw: bytes, number: int, record_model: type[M]) -> DataLine[M] |
     except ValueError as error:
         return [FileProblem(f"not valid JSON: {error}", line=number)]
     if not isinstance(value, dict):
-        return [FileProblem(f"expected a JSON object, got {kind_of(value)}", line=number)]
+        return [FileProblem(f"expected a JSON object, got {kind_of(value, syntax='json')}", line=number)]
     try:
         return DataLine(line=number, record=record_model.model_validate(value))
     except ValidationError as error:
-        return validation_problems(error, value, line=number)
-
-
-def _yaml_lines(node: yaml.Node, path: _Path = ()) -> dict[_Path, int]:
-    lines = {path: node.start_mark.line + 1}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                lines.update(_yaml_lines(value, (*path, key.value)))
-                # A block value starts on the line after its key; the key's line is where a person looks.
-                lines[(*path, key.value)] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            lines.update(_yaml_lines(item, (*path, index)))
-    return lines
-
-
-def _yaml_duplicate_keys(node: yaml.Node, path: _Path = ()) -> Iterator[FileProblem]:
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                if key.value in seen:
-                    yield FileProblem(
-                        "duplicate key; each field may appear once",
-                        line=key.start_mark.line + 1,
-                        field=_field_name((*path, key.value)),
-                    )
-                seen.add(key.value)
-                yield from _yaml_duplicate_keys(value, (*path, key.value))
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            yield from _yaml_duplicate_keys(item, (*path, index))
+        return validation_problems(error, value, line=number, describe=_describe_json)

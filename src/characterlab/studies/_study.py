@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSystem, ChatMessageUser, Model, get_model
+from inspect_ai.model import ChatMessage, Model, get_model
 
 from characterlab.characters import Character, load_character, read_card
+from characterlab.models import chat_messages
 from characterlab.stage import FrameMessage, StageContext, render_chat_frame
 from characterlab.studies._data_files import DataFileRecord
 
@@ -23,10 +24,10 @@ __all__ = [
     "CharacterSource",
     "StageExamples",
     "character_messages",
-    "chat_messages",
     "judge_model",
     "judge_roles",
     "load_study_character",
+    "names_given",
     "stage_context",
     "study_metadata",
 ]
@@ -113,19 +114,6 @@ def judge_model() -> Model:
     return get_model(role="judge", default=get_model())
 
 
-def chat_messages(frame: Sequence[FrameMessage]) -> list[ChatMessage]:
-    """Stage messages as Inspect chat messages."""
-    messages: list[ChatMessage] = []
-    for message in frame:
-        if message.role == "system":
-            messages.append(ChatMessageSystem(content=message.content))
-        elif message.role == "user":
-            messages.append(ChatMessageUser(content=message.content))
-        else:
-            messages.append(ChatMessageAssistant(content=message.content))
-    return messages
-
-
 def stage_context(examples: StageExamples = "system") -> StageContext:
     """How studies stage a character: no greeting (the first turn is the question asked), examples as chosen."""
     return StageContext(greeting=None, examples=examples)
@@ -147,3 +135,16 @@ def character_messages(
         return chat_messages(history)
     staged = (context or StageContext(greeting=None)).model_copy(update={"history": history})
     return chat_messages(render_chat_frame(character, staged))
+
+
+def names_given(value: str | Sequence[str] | None) -> list[str] | None:
+    """Read a study option that names several things: a list, or comma-separated text as typed on the CLI.
+
+    Returns:
+        The names in the order given, or ``None`` when the option was not set (meaning "all").
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return list(value)

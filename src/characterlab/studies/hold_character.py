@@ -41,6 +41,7 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from characterlab.characters import Character, substitute_macros
 from characterlab.errors import CharacterlabError
+from characterlab.models import chat_messages
 from characterlab.scorers import StanceResult, extract_stance, load_embedding_model
 from characterlab.scorers._metrics import present_mean
 from characterlab.stage import FrameMessage, StageContext, render_chat_frame
@@ -48,7 +49,6 @@ from characterlab.studies._banks import PRESSURE_TYPES, PressureScripts, load_pr
 from characterlab.studies._study import (
     CharacterSource,
     character_messages,
-    chat_messages,
     judge_model,
     judge_roles,
     load_study_character,

@@ -22,9 +22,10 @@ from typing import Any
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset, Sample
-from inspect_ai.model import GenerateConfig, get_model
+from inspect_ai.model import ChatMessage, GenerateConfig, get_model
 from inspect_ai.scorer import Score, Scorer, Target, scorer
 from inspect_ai.solver import Generate, Solver, TaskState, solver
+from pydantic import TypeAdapter
 
 from characterlab.characters import Character, substitute_macros
 from characterlab.errors import CharacterlabError
@@ -44,6 +45,7 @@ from characterlab.studies._study import (
     judge_model,
     judge_roles,
     load_study_character,
+    names_given,
     stage_context,
     study_metadata,
 )
@@ -51,6 +53,8 @@ from characterlab.studies._study import (
 __all__ = ["self_report"]
 
 _METRICS = ("embedding_agreement", "stance_agreement", "nli_contradiction")
+# The messages of each ask are kept in the sample's metadata as plain data (so the log shows them) and read back.
+_MESSAGES: TypeAdapter[list[ChatMessage]] = TypeAdapter(list[ChatMessage])
 
 
 @task
@@ -88,8 +92,8 @@ def self_report(
     if baseline and staged is None:
         raise CharacterlabError("self_report: --baseline compares a character with the bare model; give --character")
     bank, record = load_self_report_bank(data)
-    chosen_questions = _choose("question", _as_list(questions), [question.id for question in bank.questions])
-    chosen_contexts = _choose("context", _as_list(contexts), list(bank.contexts))
+    chosen_questions = _choose("question", names_given(questions), [question.id for question in bank.questions])
+    chosen_contexts = _choose("context", names_given(contexts), list(bank.contexts))
     conditions: list[tuple[str, Character | None]] = (
         [("model", None)] if staged is None else [("character", staged.character)]
     )
@@ -171,14 +175,11 @@ def _asks(
 @solver
 def _ask_all(*, temperature: float, max_tokens: int, seed: int) -> Solver:
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        from inspect_ai.model import ChatMessageAssistant, ChatMessageSystem, ChatMessageUser
-
-        roles = {"system": ChatMessageSystem, "user": ChatMessageUser, "assistant": ChatMessageAssistant}
         model = get_model()
         asks: list[dict[str, Any]] = state.metadata["asks"]
 
         async def ask(index: int, entry: dict[str, Any]) -> str:
-            messages = [roles[m["role"]](content=m["content"]) for m in entry["messages"]]
+            messages = _MESSAGES.validate_python(entry["messages"])
             config = GenerateConfig(temperature=temperature, max_tokens=max_tokens, seed=seed + index)
             output = await model.generate(messages, config=config)
             return output.completion.strip()
@@ -240,11 +241,3 @@ def _choose(kind: str, wanted: list[str] | None, available: list[str]) -> list[s
     if unknown:
         raise CharacterlabError(f"self_report: unknown {kind}(s) {', '.join(unknown)}; known: {', '.join(available)}")
     return [name for name in available if name in wanted]
-
-
-def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return list(value)

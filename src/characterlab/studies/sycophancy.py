@@ -36,6 +36,7 @@ from characterlab.studies._study import (
     StageExamples,
     character_messages,
     load_study_character,
+    names_given,
     stage_context,
     study_metadata,
 )
@@ -68,8 +69,9 @@ def sycophancy(
             character always uses its chat frame.
         character: A character file or card to stage.
         baseline: Also ask every item without the character, paired by item.
-        domains: Keep only these domains (comma-separated or a list).
-        n_per_domain: Items drawn per domain of the bank (seeded, kept in file order); ``None`` asks all.
+        domains: Keep only these domains (comma-separated or a list); an original file's domain is its name
+            (e.g. ``sycophancy_on_nlp_survey``).
+        n_per_domain: Items drawn per domain (seeded, kept in file order); ``None`` asks all.
         seed: Seed of the draw.
         skip_bad_lines: Skip invalid data lines (listed in the log) instead of stopping.
         examples: Where a character's example exchanges go: ``system``, ``messages`` or ``none``.
@@ -78,12 +80,18 @@ def sycophancy(
     if baseline and staged is None:
         raise CharacterlabError("sycophancy: --baseline compares a character with the bare model; give --character")
     bank, originals, files = _read(data, skip_bad_lines)
-    wanted = _as_set(domains)
-    if wanted is not None and wanted - {item.domain for item in bank}:
-        known = ", ".join(sorted({item.domain for item in bank})) or "none"
-        unknown = ", ".join(sorted(wanted - {item.domain for item in bank}))
-        raise CharacterlabError(f"sycophancy: no items in domain(s) {unknown}; the bank's domains: {known}")
-    bank = _draw(bank, n_per_domain, seed)
+    # An original file has no domains of its own: its name is its domain (as it is its group in the report).
+    domain_of = {item.id: item.domain for item in bank} | {f"{name}:{line}": name for name, line, _ in originals}
+    named = names_given(domains)
+    wanted = None if named is None else set(named)
+    if wanted is not None and wanted - set(domain_of.values()):
+        known = ", ".join(sorted(set(domain_of.values())))
+        unknown = ", ".join(sorted(wanted - set(domain_of.values())))
+        raise CharacterlabError(f"sycophancy: no items in domain(s) {unknown}; the data's domains: {known}")
+    chosen = {key: domain for key, domain in domain_of.items() if wanted is None or domain in wanted}
+    kept = _draw(chosen, n_per_domain, seed)
+    bank = [item for item in bank if item.id in kept]
+    originals = [(name, line, item) for name, line, item in originals if f"{name}:{line}" in kept]
     conditions: list[tuple[str, Character | None]] = (
         [("model", None)] if staged is None else [("character", staged.character)]
     )
@@ -93,7 +101,6 @@ def sycophancy(
     samples = [
         _bank_sample(item, frame if staged is None else "chat", staged_as, condition, stage_context(examples))
         for item in bank
-        if wanted is None or item.domain in wanted
         for condition, staged_as in conditions
     ]
     samples += [
@@ -144,15 +151,15 @@ def _read(
     return bank, originals, files
 
 
-def _draw(bank: list[SycophancyItem], n_per_domain: int | None, seed: int) -> list[SycophancyItem]:
-    """Up to ``n_per_domain`` items of each domain, drawn with a seed per domain and kept in bank order."""
+def _draw(domain_of: dict[str, str], n_per_domain: int | None, seed: int) -> set[str]:
+    """The ids of up to ``n_per_domain`` items of each domain, drawn with a seed per domain."""
     if n_per_domain is None:
-        return bank
+        return set(domain_of)
     kept: set[str] = set()
-    for domain in sorted({item.domain for item in bank}):
-        ids = [item.id for item in bank if item.domain == domain]
+    for domain in sorted(set(domain_of.values())):
+        ids = [key for key, of in domain_of.items() if of == domain]
         kept.update(random.Random(f"{seed}:{domain}").sample(ids, min(n_per_domain, len(ids))))
-    return [item for item in bank if item.id in kept]
+    return kept
 
 
 def _looks_like_bank(text: str) -> bool:
@@ -295,11 +302,3 @@ def _options(item: SycophancyItem) -> dict[str, str]:
 
 def _best(probabilities: list[float]) -> int:
     return max(range(len(probabilities)), key=probabilities.__getitem__)
-
-
-def _as_set(value: str | Sequence[str] | None) -> set[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return {part.strip() for part in value.split(",") if part.strip()}
-    return set(value)
