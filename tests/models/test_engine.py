@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -340,7 +339,8 @@ def test_scoring_reads_a_shared_opening_once_with_the_same_scores(engine: LocalE
         together = engine.score_options_batch(items)
     finally:
         del engine.loaded.model.forward
-    shared = len(os.path.commonprefix([_prompt(engine, context) for context, _ in items]))
+    first, *others = [_prompt(engine, context) for context, _ in items]
+    shared = next(i for i, token in enumerate(first) if any(other[i] != token for other in others))
     assert calls[0] == shared  # the opening alone, once for the whole batch
     assert calls[1] < len(_prompt(engine, items[0][0])) - 60  # then only each context's own rest
     for (context, options), scored in zip(items, together, strict=True):

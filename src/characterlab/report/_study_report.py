@@ -12,7 +12,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
 from typing import Any
@@ -531,7 +531,7 @@ def _conditions_table(run: RunData, presentation: StudyPresentation) -> TableVie
     return TableView("Character against baseline, paired by item", columns, rows, note)
 
 
-def _verdict(record: dict[str, Any], *, shaky: bool, higher: str, lower: str) -> Cell:
+def _verdict(record: Mapping[Hashable, Any], *, shaky: bool, higher: str, lower: str) -> Cell:
     """How to read one paired test; a difference on scores from an unreliable judge is never read as a finding."""
     if shaky:
         return Cell("judge unreliable: not a finding", css="unreliable")
