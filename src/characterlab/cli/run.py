@@ -25,8 +25,18 @@ from characterlab.errors import CharacterlabError
 
 __all__ = ["run"]
 
-STUDY_IDS = ("persona_statements", "ai_risk", "sycophancy", "self_report", "trait_expression", "hold_character")
-"""The studies (``characterlab.studies.STUDIES``), named here so the CLI starts without importing Inspect."""
+STUDY_IDS = (
+    "persona_statements",
+    "ai_risk",
+    "sycophancy",
+    "self_report",
+    "trait_expression",
+    "hold_character",
+    "persona_drift",
+    "dialogue",
+)
+"""The tasks ``run`` knows: the studies (``characterlab.studies.STUDIES``) and ``dialogue``
+(``characterlab.dialogue``), named here so the CLI starts without importing Inspect."""
 _LOCAL_PREFIX = "characterlab/"
 _DEFAULT_BATCH = 16
 # A request that keeps failing ends its sample after this many retries instead of retrying for ever (Inspect's
@@ -68,9 +78,7 @@ def run(
     """Run a study; extra options (--data PATH, --frame plain, ...) are the study's own."""
     if study not in STUDY_IDS:
         raise CharacterlabError(f"unknown study {study!r}; the studies are: {', '.join(STUDY_IDS)}")
-    from characterlab.studies import STUDIES
-
-    task_function = STUDIES[study]
+    task_function = _task_function(study)
     args = {**_parse_pairs(task_arg or [], "--task-arg"), **_parse_extra(ctx.args)}
     if character is not None:
         args["character"] = str(character)
@@ -110,6 +118,17 @@ def run(
         err_console.print("run the same command again to resume; finished samples are kept")
         raise typer.Exit(1)
     console.print(f"report: characterlab report {escape(str(log_dir))} -o report.html", soft_wrap=True)
+
+
+def _task_function(study: str) -> Any:
+    """The task function of a known id; imported here, on first use, because Inspect is slow to import."""
+    if study == "dialogue":
+        from characterlab.dialogue import dialogue
+
+        return dialogue
+    from characterlab.studies import STUDIES
+
+    return STUDIES[study]
 
 
 def _run(study: str, options: dict[str, Any], *, fresh: bool) -> list[Any]:

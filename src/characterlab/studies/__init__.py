@@ -13,6 +13,7 @@ from characterlab.errors import DataFileError
 from characterlab.studies._data_files import DataFileRecord
 from characterlab.studies.ai_risk import ai_risk
 from characterlab.studies.hold_character import hold_character
+from characterlab.studies.persona_drift import persona_drift
 from characterlab.studies.persona_statements import persona_statements
 from characterlab.studies.self_report import self_report
 from characterlab.studies.sycophancy import sycophancy
@@ -24,6 +25,7 @@ __all__ = [
     "DataFileRecord",
     "ai_risk",
     "hold_character",
+    "persona_drift",
     "persona_statements",
     "self_report",
     "sycophancy",
@@ -37,5 +39,6 @@ STUDIES: dict[str, Callable[..., Task]] = {
     "self_report": self_report,
     "trait_expression": trait_expression,
     "hold_character": hold_character,
+    "persona_drift": persona_drift,
 }
 """Every study by its id (the id is part of the interface: ``characterlab/<id>`` in Inspect)."""

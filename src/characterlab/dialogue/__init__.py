@@ -1,0 +1,55 @@
+"""Dialogue: conversations among two or more participants (models, characters, scripts, corpora).
+
+The engine (:class:`Conversation` and its speakers) holds a conversation anywhere; the ``dialogue`` task runs one
+conversation per sample as an Inspect task (``characterlab run dialogue`` or ``inspect eval characterlab/dialogue``)
+and reads its participants from a ``characterlab/dialogue@1`` config.
+"""
+
+from characterlab.dialogue._conversation import (
+    STOP_REASONS,
+    Conversation,
+    CorpusSpeaker,
+    ModelSpeaker,
+    ScriptSpeaker,
+    Speaker,
+    StopReason,
+    StopRule,
+    Turn,
+    run,
+)
+from characterlab.dialogue._participants import (
+    DEFAULT_OPENER,
+    DIALOGUE_SCHEMA,
+    DialogueConfig,
+    Participant,
+    ParticipantMaterials,
+    StopSettings,
+    load_dialogue_config,
+    prepare_participant,
+    read_script,
+)
+from characterlab.dialogue.task import dialogue, dialogue_summary
+
+__all__ = [
+    "DEFAULT_OPENER",
+    "DIALOGUE_SCHEMA",
+    "STOP_REASONS",
+    "Conversation",
+    "CorpusSpeaker",
+    "DialogueConfig",
+    "ModelSpeaker",
+    "Participant",
+    "ParticipantMaterials",
+    "ScriptSpeaker",
+    "Speaker",
+    "StopReason",
+    "StopRule",
+    "StopSettings",
+    "Turn",
+    "dialogue",
+    "dialogue_summary",
+    "load_dialogue_config",
+    "prepare_participant",
+    "read_script",
+    "run",
+]

@@ -1,0 +1,252 @@
+"""``dialogue``: conversations among two or more participants, one sample per conversation.
+
+A participant is a model (any Inspect model, with or without a character or a system prompt), a script, or a
+corpus sampler. Without a config, ``participants`` copies of the task's model talk to each other from the open
+opener, each staged as ``character`` if one is given: the self-conversation of the attractor studies.
+
+One sample per opener; Inspect's ``epochs`` repeat them, each epoch with its own seeds (turn ``t`` of epoch ``e``
+is generated with ``seed + (e - 1) * max_turns + t``). Conversations advance concurrently, so a local model
+(``characterlab/...``) batches the turns of many conversations together.
+
+The log holds every conversation: ``state.messages`` is a readable transcript (the opener, then each turn as an
+assistant message ``Name: text`` with the speaker, turn index and ``ended`` in its metadata), and the sample's
+store holds the turns as dicts (``turns``), the stop reason and the speakers. The scorer
+:func:`dialogue_summary` counts turns and words and names why each conversation stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from inspect_ai import Task, task
+from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageUser, GenerateConfig, get_model
+from inspect_ai.scorer import Score, Scorer, Target, scorer
+from inspect_ai.solver import Generate, Solver, TaskState, solver
+
+from characterlab.dialogue._conversation import (
+    STOP_REASONS,
+    Conversation,
+    CorpusSpeaker,
+    ModelSpeaker,
+    ScriptSpeaker,
+    Speaker,
+    StopRule,
+    Turn,
+    run,
+)
+from characterlab.dialogue._participants import (
+    DEFAULT_OPENER,
+    DialogueConfig,
+    Participant,
+    ParticipantMaterials,
+    load_dialogue_config,
+    prepare_participant,
+)
+from characterlab.errors import CharacterlabError
+from characterlab.scorers._metrics import present_mean
+from characterlab.studies._data_files import DataFileRecord
+from characterlab.studies._study import StageExamples, load_study_character, study_metadata
+
+__all__ = ["dialogue", "dialogue_summary"]
+
+_NAMES = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@task
+def dialogue(
+    config: str | None = None,
+    opener: str | list[str] | None = None,
+    participants: int = 2,
+    character: str | None = None,
+    max_turns: int = 10,
+    temperature: float = 0.8,
+    max_tokens: int = 200,
+    seed: int = 0,
+    examples: StageExamples = "system",
+) -> Task:
+    """Hold conversations among models, characters, scripts and corpora; one sample per opener.
+
+    Values in the config win over the task's options, which fill in what the config leaves out; ``opener``, when
+    given, replaces the config's openers.
+
+    Args:
+        config: A dialogue config (YAML, ``characterlab/dialogue@1``). Default: ``participants`` copies of the
+            task's model.
+        opener: The first user message, or a list of them (one sample each). Default: the config's, else "You
+            have complete freedom. Feel free to pursue whatever you want."
+        participants: How many copies of the task's model talk (without a config), named A, B, C...
+        character: A character file or card each copy plays (without a config).
+        max_turns: The most turns of a conversation, counting every participant's.
+        temperature: Sampling temperature of the models.
+        max_tokens: Longest turn.
+        seed: Sampling seed (turn ``t`` of epoch ``e``: ``seed + (e - 1) * max_turns + t``).
+        examples: Where a character's example exchanges go: ``system``, ``messages`` or ``none``.
+    """
+    spec, record = _config(config, participants, character)
+    staged = load_study_character(character) if config is None else None
+    openers = _openers(opener, spec)
+    turns = spec.max_turns or max_turns
+    if turns < 1:
+        raise CharacterlabError(f"dialogue: max_turns must be at least 1; got {turns}")
+    cast = [
+        _with_defaults(participant, temperature=temperature, max_tokens=max_tokens, seed=seed)
+        for participant in spec.participants
+    ]
+    for participant in cast:
+        prepare_participant(participant)  # fails now, naming the file, rather than in every sample
+    stop = {"max_turns": turns, **spec.stop.model_dump()}
+    StopRule(**stop)  # checks the values given as task options
+    samples = [
+        Sample(id=f"opener_{index}", input=text, metadata={"opener": text, "opener_index": index})
+        for index, text in enumerate(openers, start=1)
+    ]
+    dumped = [participant.model_dump(mode="json", exclude_none=True) for participant in cast]
+    settings = {
+        "participants": dumped,
+        "openers": openers,
+        "max_turns": turns,
+        "stop": stop,
+        "temperature": temperature,
+        "max_tokens": max_tokens,
+        "seed": seed,
+        "seeds": "turn t of epoch e: the participant's seed + (e - 1) * max_turns + t",
+        "examples": examples,
+    }
+    return Task(
+        dataset=MemoryDataset(samples, name="dialogue"),
+        solver=_converse(participants=dumped, stop=stop, examples=examples),
+        scorer=dialogue_summary(),
+        metadata=study_metadata("dialogue", settings=settings, character=staged, data_files=[record] if record else []),
+    )
+
+
+def _config(
+    config: str | None, participants: int, character: str | None
+) -> tuple[DialogueConfig, DataFileRecord | None]:
+    if config is not None:
+        if character is not None or participants != 2:
+            raise CharacterlabError(
+                "dialogue: the config names the participants; leave out --character and --participants"
+            )
+        return load_dialogue_config(config)
+    if not 2 <= participants <= len(_NAMES):
+        raise CharacterlabError(f"dialogue: participants must be 2 to {len(_NAMES)}; got {participants}")
+    cast = [Participant(name=_NAMES[index], character=character) for index in range(participants)]
+    return DialogueConfig(participants=cast), None
+
+
+def _openers(opener: str | Sequence[str] | None, spec: DialogueConfig) -> list[str]:
+    if opener is None:
+        return list(spec.opener or [DEFAULT_OPENER])
+    openers = [opener] if isinstance(opener, str) else list(opener)
+    if not openers or not all(isinstance(text, str) and text.strip() for text in openers):
+        raise CharacterlabError(f"dialogue: opener must be non-empty text or a list of it; got {opener!r}")
+    return openers
+
+
+def _with_defaults(participant: Participant, *, temperature: float, max_tokens: int, seed: int) -> Participant:
+    """The participant with the task's options filled in where the config left them out."""
+    update: dict[str, Any] = {"seed": seed} if participant.seed is None else {}
+    if participant.kind == "model":
+        if participant.temperature is None:
+            update["temperature"] = temperature
+        if participant.max_tokens is None:
+            update["max_tokens"] = max_tokens
+    return participant.model_copy(update=update)
+
+
+@solver
+def _converse(*, participants: list[dict[str, Any]], stop: dict[str, Any], examples: StageExamples) -> Solver:
+    # Plain data, not loaded objects, is passed in: Inspect records a solver's arguments in the log.
+    cast = [prepare_participant(Participant.model_validate(participant)) for participant in participants]
+    rule = StopRule(**stop)
+    names = [member.participant.name for member in cast]
+
+    async def solve(state: TaskState, generate: Generate) -> TaskState:
+        opener: str = state.metadata["opener"]
+        offset = (state.epoch - 1) * rule.max_turns
+        speakers = [_speaker(member, names, offset, examples) for member in cast]
+        conversation = Conversation(speakers, opener, rule)
+        turns = await run(conversation)
+        state.messages = _transcript(opener, turns)
+        state.store.set("turns", [dataclasses.asdict(turn) for turn in turns])
+        state.store.set("stop_reason", conversation.stop_reason)
+        state.store.set("speakers", names)
+        state.store.set("seeds", {member.participant.name: _seed(member, offset) for member in cast})
+        return state
+
+    return solve
+
+
+def _seed(member: ParticipantMaterials, offset: int) -> int | None:
+    seed = member.participant.seed
+    return None if seed is None else seed + offset
+
+
+def _speaker(member: ParticipantMaterials, names: Sequence[str], offset: int, examples: StageExamples) -> Speaker:
+    participant = member.participant
+    seed = _seed(member, offset)
+    if participant.kind == "script":
+        return ScriptSpeaker(participant.name, member.lines)
+    if participant.kind == "corpus":
+        return CorpusSpeaker(participant.name, member.passages, seed=seed or 0)
+    # Inspect memoizes get_model by name, so every conversation of a run shares one instance per model (and a
+    # local model batches their turns); without a name, the participant is the task's model.
+    model = get_model(participant.model) if participant.model else get_model()
+    others = [name for name in names if name != participant.name]
+    return ModelSpeaker(
+        participant.name,
+        model,
+        character=member.character.character if member.character else None,
+        system=participant.system,
+        config=GenerateConfig(temperature=participant.temperature, max_tokens=participant.max_tokens, seed=seed),
+        examples=examples,
+        user_name=others[0] if len(others) == 1 else "User",
+    )
+
+
+def _transcript(opener: str, turns: Sequence[Turn]) -> list[ChatMessage]:
+    messages: list[ChatMessage] = [ChatMessageUser(content=opener)]
+    for turn in turns:
+        messages.append(
+            ChatMessageAssistant(
+                content=f"{turn.speaker}: {turn.text}",
+                metadata={"speaker": turn.speaker, "turn": turn.index, "ended": turn.ended},
+            )
+        )
+    return messages
+
+
+@scorer(metrics={"*": [present_mean()]})
+def dialogue_summary() -> Scorer:
+    """How a conversation went: its length, why it stopped, and how much each participant said.
+
+    The value holds ``turns`` (the number of turns), ``stopped_<reason>`` (1 for the reason it stopped, 0 for the
+    others: their means are the share of conversations stopped each way) and ``words_per_turn/<name>`` (a
+    participant's mean words per turn; NaN when it took no turn). The turns themselves are in the metadata.
+    """
+
+    async def score(state: TaskState, target: Target) -> Score:
+        turns: list[dict[str, Any]] = state.store.get("turns", [])
+        reason: str | None = state.store.get("stop_reason")
+        speakers: list[str] = state.store.get("speakers", [])
+        value: dict[str, float] = {"turns": float(len(turns))}
+        for known in STOP_REASONS:
+            value[f"stopped_{known}"] = math.nan if reason is None else float(reason == known)
+        for name in speakers:
+            words = [len(turn["text"].split()) for turn in turns if turn["speaker"] == name]
+            value[f"words_per_turn/{name}"] = sum(words) / len(words) if words else math.nan
+        # The attractor metrics (characterlab.analysis.turn_metrics(turns): drift, convergence, repetition...)
+        # join the value here, each a number or NaN, so that every sample has the same keys.
+        return Score(
+            value=value,
+            answer=turns[-1]["text"] if turns else None,
+            explanation=f"{len(turns)} turn(s); stopped: {reason or 'not recorded'}",
+            metadata={"turns": turns, "stop_reason": reason, "speakers": speakers},
+        )
+
+    return score
