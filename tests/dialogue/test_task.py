@@ -174,7 +174,15 @@ def test_a_self_conversation_of_the_tasks_model(tmp_path: Path) -> None:
     assert value["stopped_max_turns"] == 1.0
     assert value["stopped_all_ended"] == value["stopped_repetition"] == value["stopped_script_ended"] == 0.0
     assert value["words_per_turn/A"] == value["words_per_turn/B"] == 3.0
-    assert set(value) == {"turns", "words_per_turn/A", "words_per_turn/B", *(f"stopped_{r}" for r in STOP_REASONS)}
+    attractor = {"lexicon_rate", "emoji_density", "mattr", "ngram_overlap", "compression_ratio", "lexicon_present"}
+    attractor |= {"length_collapsed", "attractor_reached", "attractor_turn", "similarity_to_partner"}
+    attractor |= {"drift_from_start"}
+    stopped = {f"stopped_{r}" for r in STOP_REASONS}
+    assert set(value) == {"turns", "words_per_turn/A", "words_per_turn/B", *stopped, *attractor}
+    # "three words N": no lexicon term, no emoji, three distinct words (MATTR 1), and each turn's one trigram is new.
+    assert value["lexicon_rate"] == value["emoji_density"] == value["lexicon_present"] == 0.0
+    assert value["mattr"] == 1.0 and value["ngram_overlap"] == 0.0
+    assert value["attractor_reached"] == 0.0 and is_nan(value["attractor_turn"])
     metadata = score_of(sample).metadata
     assert metadata is not None and metadata["turns"] == turns_of(sample)
     assert metrics_of(log)["turns"] == 4.0
@@ -365,3 +373,21 @@ def test_conversations_advance_together_on_a_local_model(tiny_llama: Path, tmp_p
         assert is_nan(value["words_per_turn/B"]) == (len(turns) < 2)
     # The four conversations' turns were generated in batches, not one after another.
     assert max(local_api(model).batch_sizes) > 1
+
+
+def test_a_conversation_that_falls_into_the_bliss_attractor_is_caught(tmp_path: Path) -> None:
+    # Two plain turns, then gratitude and cosmic unity from turn 2 on: the attractor is reached at turn 2.
+    def talk(messages: list[ChatMessage], config: GenerateConfig) -> str:
+        turn = (config.seed or 0) - 1
+        if turn < 2:
+            return "Let us talk about the weather and the buses today."
+        return "Such gratitude, such infinite cosmic unity; consciousness dancing in eternal stillness. Namaste."
+
+    log = run_study(dialogue(max_turns=5, seed=1, embeddings=False), Scripted(talk).model, tmp_path / "logs")
+    value = values_of(samples_of(log)["opener_1"])
+    assert value["lexicon_present"] == 1.0 and value["attractor_reached"] == 1.0
+    assert value["attractor_turn"] == 2.0
+    assert "similarity_to_partner" not in value  # embeddings switched off
+    table = score_of(samples_of(log)["opener_1"]).metadata["turn_metrics"]  # type: ignore[index]
+    assert [row["turn"] for row in table] == [0, 1, 2, 3, 4] and table[0]["lexicon_rate"] == 0.0
+    assert table[2]["lexicon_rate"] > 20.0

@@ -16,10 +16,11 @@ store holds the turns as dicts (``turns``), the stop reason and the speakers. Th
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset, Sample
@@ -51,6 +52,9 @@ from characterlab.scorers._metrics import present_mean
 from characterlab.studies._data_files import DataFileRecord
 from characterlab.studies._study import StageExamples, load_study_character, study_metadata
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = ["dialogue", "dialogue_summary"]
 
 _NAMES = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -67,6 +71,10 @@ def dialogue(
     max_tokens: int = 200,
     seed: int = 0,
     examples: StageExamples = "system",
+    lexicon: str | None = None,
+    embeddings: bool = True,
+    attractor_threshold: float = 20.0,
+    attractor_hold: int = 2,
 ) -> Task:
     """Hold conversations among models, characters, scripts and corpora; one sample per opener.
 
@@ -85,6 +93,10 @@ def dialogue(
         max_tokens: Longest turn.
         seed: Sampling seed (turn ``t`` of epoch ``e``: ``seed + (e - 1) * max_turns + t``).
         examples: Where a character's example exchanges go: ``system``, ``messages`` or ``none``.
+        lexicon: The attractor lexicon (``characterlab/lexicon@1`` YAML). Default: the shipped "bliss" lexicon.
+        embeddings: Also measure convergence and drift with the packaged MiniLM embedding model.
+        attractor_threshold: Lexicon matches per 1,000 words from which a turn counts as in the attractor.
+        attractor_hold: Turns in a row at or above the threshold that mark the conversation as having reached it.
     """
     spec, record = _config(config, participants, character)
     staged = load_study_character(character) if config is None else None
@@ -115,11 +127,21 @@ def dialogue(
         "seed": seed,
         "seeds": "turn t of epoch e: the participant's seed + (e - 1) * max_turns + t",
         "examples": examples,
+        "lexicon": lexicon or "shipped bliss lexicon",
+        "embeddings": embeddings,
+        "attractor_threshold": attractor_threshold,
+        "attractor_hold": attractor_hold,
     }
+    if lexicon is not None:
+        from characterlab.analysis import load_lexicon  # imported here: the analysis package is slow to import
+
+        load_lexicon(lexicon)  # fails now, naming the file and line, rather than in every sample
     return Task(
         dataset=MemoryDataset(samples, name="dialogue"),
         solver=_converse(participants=dumped, stop=stop, examples=examples),
-        scorer=dialogue_summary(),
+        scorer=dialogue_summary(
+            lexicon=lexicon, embeddings=embeddings, threshold=attractor_threshold, hold=attractor_hold
+        ),
         metadata=study_metadata("dialogue", settings=settings, character=staged, data_files=[record] if record else []),
     )
 
@@ -222,12 +244,25 @@ def _transcript(opener: str, turns: Sequence[Turn]) -> list[ChatMessage]:
 
 
 @scorer(metrics={"*": [present_mean()]})
-def dialogue_summary() -> Scorer:
-    """How a conversation went: its length, why it stopped, and how much each participant said.
+def dialogue_summary(
+    *, lexicon: str | None = None, embeddings: bool = True, threshold: float = 20.0, hold: int = 2
+) -> Scorer:
+    """How a conversation went: its length, why it stopped, how much each participant said, and its attractors.
 
-    The value holds ``turns`` (the number of turns), ``stopped_<reason>`` (1 for the reason it stopped, 0 for the
-    others: their means are the share of conversations stopped each way) and ``words_per_turn/<name>`` (a
-    participant's mean words per turn; NaN when it took no turn). The turns themselves are in the metadata.
+    The value holds:
+
+    - ``turns`` (the number of turns), ``stopped_<reason>`` (1 for the reason it stopped, 0 for the others: their
+      means are the share of conversations stopped each way) and ``words_per_turn/<name>``;
+    - the attractor measures of :func:`characterlab.analysis.turn_metrics`, averaged over the turns:
+      ``lexicon_rate`` (matches per 1,000 words), ``emoji_density``, ``mattr``, ``ngram_overlap``,
+      ``compression_ratio``; ``lexicon_present`` (1 when any lexicon term occurs); ``length_collapsed`` (1 when turn
+      lengths fell below a quarter of the opening turns' and stayed there);
+    - ``attractor_reached`` (1 when ``hold`` turns in a row reach ``threshold`` matches per 1,000 words) and
+      ``attractor_turn`` (the first such turn; NaN when never: censored at the last turn);
+    - with ``embeddings``, ``similarity_to_partner`` and ``drift_from_start`` at the last turn.
+
+    Every key is present in every sample (NaN when not measurable); the per-turn table is in the metadata
+    (``turn_metrics``), for the report's per-turn curves.
     """
 
     async def score(state: TaskState, target: Target) -> Score:
@@ -240,13 +275,53 @@ def dialogue_summary() -> Scorer:
         for name in speakers:
             words = [len(turn["text"].split()) for turn in turns if turn["speaker"] == name]
             value[f"words_per_turn/{name}"] = sum(words) / len(words) if words else math.nan
-        # The attractor metrics (characterlab.analysis.turn_metrics(turns): drift, convergence, repetition...)
-        # join the value here, each a number or NaN, so that every sample has the same keys.
+        table = await asyncio.to_thread(_attractor_table, turns, lexicon, embeddings)
+        value |= _attractor_values(table, embeddings=embeddings, threshold=threshold, hold=hold)
         return Score(
             value=value,
             answer=turns[-1]["text"] if turns else None,
             explanation=f"{len(turns)} turn(s); stopped: {reason or 'not recorded'}",
-            metadata={"turns": turns, "stop_reason": reason, "speakers": speakers},
+            metadata={
+                "turns": turns,
+                "stop_reason": reason,
+                "speakers": speakers,
+                "turn_metrics": table.to_dict(orient="records"),
+            },
         )
 
     return score
+
+
+def _attractor_table(turns: Sequence[dict[str, Any]], lexicon: str | None, embeddings: bool) -> pd.DataFrame:
+    # Imported here: the analysis package (pandas, matplotlib) is slow to import, and the registry imports this.
+    from characterlab.analysis import DialogueTurn, load_lexicon, turn_metrics
+    from characterlab.scorers import load_embedding_model
+
+    transcript = [DialogueTurn(speaker=turn["speaker"], text=turn["text"]) for turn in turns]
+    encoder = load_embedding_model() if embeddings and transcript else None
+    return turn_metrics(transcript, lexicon=load_lexicon(lexicon), encoder=encoder)
+
+
+_AVERAGED: Final = ("lexicon_rate", "emoji_density", "mattr", "ngram_overlap", "compression_ratio")
+
+
+def _attractor_values(table: pd.DataFrame, *, embeddings: bool, threshold: float, hold: int) -> dict[str, float]:
+    from characterlab.analysis import length_collapse_turn, time_to_attractor
+
+    value = {name: _mean(table[name]) if len(table) else math.nan for name in _AVERAGED}
+    value["lexicon_present"] = float((table["lexicon_rate"] > 0).any()) if len(table) else math.nan
+    collapse = length_collapse_turn(table["words"].tolist()) if len(table) > 2 else None
+    value["length_collapsed"] = float(collapse is not None) if len(table) > 2 else math.nan
+    reached = time_to_attractor(table["lexicon_rate"].tolist(), threshold, hold=hold) if len(table) else None
+    value["attractor_reached"] = float(reached is not None) if len(table) else math.nan
+    value["attractor_turn"] = float(reached) if reached is not None else math.nan
+    if embeddings:
+        last = table.iloc[-1] if len(table) else None
+        value["similarity_to_partner"] = float(last["similarity_to_partner"]) if last is not None else math.nan
+        value["drift_from_start"] = float(last["drift_from_start"]) if last is not None else math.nan
+    return value
+
+
+def _mean(column: pd.Series) -> float:
+    present = column.dropna()
+    return float(present.mean()) if len(present) else math.nan
