@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import activations, generation, option_scoring, persona_statements, report_build
+from bench import activations, dialogue, generation, option_scoring, persona_statements, report_build
 from bench._report import Ratio
 from characterlab.models import build_tiny_model
 
@@ -55,6 +55,12 @@ def test_persona_statements_bench_sides_agree(tiny: str) -> None:
     _finite(ratios)
     worst = float(ratios[0].detail.rsplit(" ", 1)[1])
     assert worst < 1e-3  # batching changes the speed, not the answers
+
+
+def test_dialogue_bench_sides_agree(tiny: str) -> None:
+    ratios = dialogue.run(f"characterlab/{tiny}", count=3, turns=2, max_tokens=4)
+    _finite(ratios)
+    assert ratios[0].detail.endswith("identical conversations 3/3")  # batching changes the speed, not the words
 
 
 def test_report_build_bench(tmp_path: Path) -> None:
