@@ -3,7 +3,8 @@
 Read logs into tables with :func:`scores_table` and :func:`runs_table`; summarize them with :func:`summarize`
 (means with bootstrap intervals, n and missing rates) and compare with :func:`compare_conditions` and
 :func:`compare_runs` (paired sign-flip permutation tests, Holm-adjusted); draw them with :func:`forest_plot`,
-:func:`distribution_plot` and :func:`survival_plot`.
+:func:`distribution_plot`, :func:`survival_plot` and :func:`turn_curve_plot`; read what scorers recorded
+beside their values with :func:`score_metadata_table`.
 """
 
 from characterlab.analysis._attractors import (
@@ -33,7 +34,14 @@ from characterlab.analysis._attractors import (
     turn_metrics,
     word_tokens,
 )
-from characterlab.analysis._figures import PALETTE, FigureFormat, distribution_plot, forest_plot, survival_plot
+from characterlab.analysis._figures import (
+    PALETTE,
+    FigureFormat,
+    distribution_plot,
+    forest_plot,
+    survival_plot,
+    turn_curve_plot,
+)
 from characterlab.analysis._statistics import (
     PAIRED_TEST,
     Estimate,
@@ -48,7 +56,16 @@ from characterlab.analysis._statistics import (
     summarize,
     survival_curve,
 )
-from characterlab.analysis._tables import SCORE_COLUMNS, LogSource, read_logs, runs_table, scores_table, study_of
+from characterlab.analysis._tables import (
+    SCORE_COLUMNS,
+    SCORE_METADATA_COLUMNS,
+    LogSource,
+    read_logs,
+    runs_table,
+    score_metadata_table,
+    scores_table,
+    study_of,
+)
 
 __all__ = [
     "BLISS_LEXICON",
@@ -57,6 +74,7 @@ __all__ = [
     "PAIRED_TEST",
     "PALETTE",
     "SCORE_COLUMNS",
+    "SCORE_METADATA_COLUMNS",
     "TURN_COLUMNS",
     "DialogueTurn",
     "Estimate",
@@ -89,6 +107,7 @@ __all__ = [
     "paired_permutation_test",
     "read_logs",
     "runs_table",
+    "score_metadata_table",
     "scores_table",
     "study_of",
     "summarize",
@@ -96,6 +115,7 @@ __all__ = [
     "survival_plot",
     "time_to_attractor",
     "transition_matrix",
+    "turn_curve_plot",
     "turn_lengths",
     "turn_metrics",
     "word_tokens",

@@ -1,4 +1,4 @@
-"""Figures for study reports: forest plots, distributions and survival curves, as inline SVG or PNG data URIs.
+"""Figures for study reports: forest plots, distributions, survival and per-turn curves, as inline SVG or PNG.
 
 Figures are drawn on matplotlib ``Figure`` objects directly (never ``pyplot``), so nothing opens a window, no
 global figure state leaks between calls, and the Agg/SVG canvases need no display. Every figure puts n beside
@@ -23,7 +23,7 @@ from matplotlib.typing import RcKeyType
 
 from characterlab.analysis._statistics import SurvivalCurve
 
-__all__ = ["PALETTE", "FigureFormat", "distribution_plot", "forest_plot", "survival_plot"]
+__all__ = ["PALETTE", "FigureFormat", "distribution_plot", "forest_plot", "survival_plot", "turn_curve_plot"]
 
 FigureFormat = Literal["svg", "png"]
 """``svg``: an ``<svg>`` element to inline in HTML; ``png``: a ``data:image/png;base64,…`` URI."""
@@ -295,6 +295,75 @@ def survival_plot(
         else:
             _nothing(axes)
         return _export(figure, format)
+
+
+def turn_curve_plot(
+    curves: Mapping[str, pd.DataFrame],
+    *,
+    title: str = "",
+    xlabel: str = "turn",
+    ylabel: str = "",
+    ylim: tuple[float, float] | None = None,
+    format: FigureFormat = "svg",
+) -> str:
+    """Curves over turns (or rounds): a mean per turn with its interval as a band, one line per series.
+
+    Args:
+        curves: Series name → one row per turn with columns ``turn``, ``mean``, ``low``, ``high`` and ``n`` (e.g.
+            a ``bootstrap_mean`` per turn index across conversations); the legend gives each series' n, as a
+            range when conversations drop out along the way. A NaN interval draws no band there.
+        title: The figure's title.
+        xlabel: The x axis label.
+        ylabel: The y axis label.
+        ylim: Fixed y limits; by default fitted to the data.
+        format: ``svg`` or ``png``.
+    """
+    labels = {name: f"{name} ({_n_range(curve)})" for name, curve in curves.items()}
+    with mpl.rc_context(_STYLE):
+        legend_chars = max((len(label) for label in labels.values()), default=0) + 5
+        figure, axes = _frame(
+            rows=1, row_height=2.6, left_text=["0.000   "], right_chars=legend_chars, title=bool(title)
+        )
+        axes.tick_params(axis="y", length=3)
+        turns_seen: list[float] = []
+        for index, (name, curve) in enumerate(curves.items()):
+            if curve.empty:
+                continue
+            colour = PALETTE[index % len(PALETTE)]
+            ordered = curve.sort_values("turn")
+            turns = ordered["turn"].to_numpy(dtype=np.float64)
+            mean = ordered["mean"].to_numpy(dtype=np.float64)
+            low, high = ordered["low"].to_numpy(dtype=np.float64), ordered["high"].to_numpy(dtype=np.float64)
+            axes.plot(turns, mean, "o-", color=colour, linewidth=2, markersize=3.5, label=labels[name])
+            if not np.all(np.isnan(low)):
+                axes.fill_between(turns, low, high, color=colour, alpha=0.15, linewidth=0)
+            turns_seen.extend(turns.tolist())
+        if turns_seen:
+            first, last = int(min(turns_seen)), int(max(turns_seen))
+            axes.set_xlim(first - 0.3, last + 0.3)
+            step = max(1, math.ceil((last - first + 1) / 20))  # at most ~20 ticks, whatever the length
+            axes.set_xticks(range(first, last + 1, step))
+        if ylim is not None:
+            axes.set_ylim(*ylim)
+        axes.grid(color=_GRID, linewidth=0.8)
+        axes.set_axisbelow(True)
+        axes.set_xlabel(xlabel)
+        axes.set_ylabel(ylabel)
+        _title(figure, title)
+        if turns_seen:
+            axes.legend(frameon=False, fontsize=8.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        else:
+            _nothing(axes)
+        return _export(figure, format)
+
+
+def _n_range(curve: pd.DataFrame) -> str:
+    """``n=12`` or, when the count changes along the curve, ``n=12–40``."""
+    counts = curve["n"].to_numpy(dtype=np.int64) if not curve.empty else np.zeros(0, dtype=np.int64)
+    if counts.size == 0:
+        return "n=0"
+    low, high = int(counts.min()), int(counts.max())
+    return f"n={high}" if low == high else f"n={low}–{high}"
 
 
 _WIDTH = 8.2  # inches; the page scales the SVG to its column

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +26,16 @@ from inspect_ai.log import EvalLog, EvalSample, list_eval_logs, read_eval_log
 
 from characterlab.errors import CharacterlabError
 
-__all__ = ["SCORE_COLUMNS", "LogSource", "read_logs", "runs_table", "scores_table", "study_of"]
+__all__ = [
+    "SCORE_COLUMNS",
+    "SCORE_METADATA_COLUMNS",
+    "LogSource",
+    "read_logs",
+    "runs_table",
+    "score_metadata_table",
+    "scores_table",
+    "study_of",
+]
 
 LogSource = str | os.PathLike[str] | EvalLog
 """A log file (``.eval`` or ``.json``), a folder searched recursively for them, or a log already read."""
@@ -50,6 +59,9 @@ SCORE_COLUMNS = (
     "method",
 )
 """The columns of :func:`scores_table`, in order."""
+
+SCORE_METADATA_COLUMNS = ("run", "study", "sample_id", "epoch", "scorer", "log", "metadata")
+"""The columns of :func:`score_metadata_table`, in order."""
 
 _TASK_PREFIX = "characterlab/"
 # Inspect's letter grades, for scorers that return them instead of numbers.
@@ -111,6 +123,41 @@ def scores_table(logs: LogSource | Iterable[LogSource]) -> pd.DataFrame:
     table = pd.DataFrame.from_records(rows, columns=list(SCORE_COLUMNS))
     table["epoch"] = table["epoch"].astype("int64")
     table["value"] = table["value"].astype("float64")
+    return table
+
+
+def score_metadata_table(
+    logs: LogSource | Iterable[LogSource], *, studies: Collection[str] | None = None
+) -> pd.DataFrame:
+    """One row per kept sample and scorer with the score's metadata: what a scorer recorded beside its values.
+
+    The scores table carries numbers only; some scorers also record structured detail per sample (the dialogue
+    scorer's transcript and per-turn measures, the persona-drift scorer's probes), which reports read from here.
+    The samples are those :func:`scores_table` keeps (the newest finished copy of each sample id and epoch), so
+    the two tables join on (``run``, ``sample_id``, ``epoch``).
+
+    Columns (see :data:`SCORE_METADATA_COLUMNS`): ``run``, ``study``, ``sample_id`` (as text), ``epoch``,
+    ``scorer``, ``log`` (the file the sample was read from) and ``metadata`` (the score's metadata dict, empty
+    when it recorded none). An errored sample without scores has no row.
+
+    Args:
+        logs: Log files, folders of logs, or logs already read.
+        studies: Only the runs of these study ids (reading only what a report needs keeps it fast); ``None``:
+            every run.
+    """
+    rows: list[tuple[Any, ...]] = []
+    for run in _logical_runs(read_logs(logs)):
+        for sample, log in run.samples:
+            study = study_of(log)
+            if studies is not None and study not in studies:
+                continue
+            location = _location(log)
+            rows.extend(
+                (run.path, study, str(sample.id), sample.epoch, scorer, location, dict(score.metadata or {}))
+                for scorer, score in (sample.scores or {}).items()
+            )
+    table = pd.DataFrame.from_records(rows, columns=list(SCORE_METADATA_COLUMNS))
+    table["epoch"] = table["epoch"].astype("int64")
     return table
 
 

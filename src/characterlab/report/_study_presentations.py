@@ -10,31 +10,51 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from characterlab.analysis import (
+    DialogueTurn,
     Estimate,
+    attractor_survival,
     bootstrap_mean,
     forest_plot,
+    lexicon_counts,
+    lexicon_table,
+    load_lexicon,
     paired_permutation_test,
     survival_curve,
     survival_plot,
+    turn_curve_plot,
 )
+from characterlab.errors import CharacterlabError
 from characterlab.report._study_views import (
+    Cell,
     Headline,
     MetricKind,
+    TableView,
     format_difference,
     format_estimate,
+    format_value,
     p_text,
     reading,
 )
 
-__all__ = ["PRESENTATIONS", "ExtraFigure", "MetricStyle", "RunData", "StudyPresentation", "presentation_of"]
+__all__ = [
+    "PRESENTATIONS",
+    "ExtraFigure",
+    "ExtraTables",
+    "MetricStyle",
+    "RunData",
+    "StudyPresentation",
+    "presentation_of",
+]
 
 _HELD = re.compile(r"^held_(\d+)$")
+_PROBED = re.compile(r"^(stability|leakage)_(\d+)$")
 _LISTED = 4  # groups named in a one-line headline before "and k more"
 
 
@@ -67,6 +87,12 @@ class RunData:
     validity: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Judge validity per group (trait): ``auroc``, ``gap``, ``reliable``, … from the eval metadata and from the
     run's own validity samples."""
+    details: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Its rows of ``score_metadata_table`` (what the scorer recorded beside its values: transcripts, per-turn
+    measures), read only for a study whose presentation asks for them; empty otherwise."""
+    censored: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Its rows of the scores table for the presentation's censored metrics (kept out of ``scores``, where a NaN
+    would count as missing)."""
 
     def metrics(self) -> list[str]:
         """The metrics present in the run, in first-seen order."""
@@ -102,6 +128,9 @@ class RunData:
 ExtraFigure = tuple[str, str, str, pd.DataFrame]
 """A study-specific figure: (title, caption, image, the rows behind it)."""
 
+ExtraTables = Callable[["RunData", "StudyPresentation"], list[TableView]]
+"""Study-specific tables of a run (a lexicon, excerpts of transcripts, one row per persona pair)."""
+
 
 @dataclass(frozen=True)
 class StudyPresentation:
@@ -131,8 +160,18 @@ class StudyPresentation:
     """The condition of samples that check the judge (one per group) rather than measure anything."""
     validity_metrics: Mapping[str, str] = field(default_factory=dict)
     """Metric of a validity sample → key of the validity record (``judge_auroc`` → ``auroc``)."""
+    censored_metrics: tuple[str, ...] = ()
+    """Metrics whose NaN means "has not happened" rather than "missing" (``attractor_turn``: never reached, censored
+    at the last turn): kept apart from the means, the missing rates and the comparisons, for survival figures."""
+    reads_score_metadata: bool = False
+    """Whether the presentation reads the scorer's per-sample metadata (``RunData.details``); reading it costs
+    time, so only studies that need it ask."""
+    independent_epochs: bool = False
+    """Each epoch of a sample is an independent draw (a conversation held again), not a repeat of the same item:
+    intervals resample (sample, epoch) rather than whole items, so one opener held 16 times is 16 clusters."""
     headline: Callable[[RunData, StudyPresentation], Headline] | None = None
     extra_figures: Callable[[RunData, StudyPresentation], list[ExtraFigure]] | None = None
+    extra_tables: ExtraTables | None = None
 
     def style(self, metric: str, values: pd.Series | None = None) -> MetricStyle:
         """The style of a metric: declared, or inferred from its name (``held_3``) and values."""
@@ -140,6 +179,9 @@ class StudyPresentation:
             return self.metrics[metric]
         if _HELD.match(metric):
             return MetricStyle(f"held at turn {metric.removeprefix('held_')}", "proportion", (0, 1))
+        if probed := _PROBED.match(metric):
+            name, round_number = probed.groups()
+            return MetricStyle(f"{name} after round {round_number}", "probability", (0, 1))
         present = values.dropna() if values is not None else pd.Series(dtype=float)
         if not present.empty and present.isin([0.0, 1.0]).all():
             return MetricStyle(metric, "proportion", (0, 1))
@@ -410,6 +452,404 @@ def _hold_figures(run: RunData, study: StudyPresentation) -> list[ExtraFigure]:
     return [("Survival by pressure type", caption, image, held_rows)]
 
 
+# --- dialogue ------------------------------------------------------------------------------------------------
+
+_CURVE_RESAMPLES = 1000  # per turn and measure: a 30-turn run draws ~150 intervals, each over every conversation
+_EXCERPTS = 3  # conversations quoted
+_EXCERPT_TURNS = 3  # last turns quoted of each
+_EXCERPT_CHARS = 600  # longest quoted turn
+_LEXICON_ROWS = 15  # terms listed, most frequent first
+_BLISS = "shipped bliss lexicon"
+_TURN_CURVES: tuple[tuple[str, str, tuple[tuple[str, str], ...], tuple[float, float] | None], ...] = (
+    ("Lexicon rate per turn", "lexicon matches per 1,000 words", (("lexicon_rate", "lexicon rate"),), None),
+    ("Lexical diversity per turn", "MATTR (moving-average type-token ratio)", (("mattr", "MATTR"),), (0.0, 1.0)),
+    ("Words per turn", "words", (("words", "words"),), None),
+    (
+        "Embedding convergence and drift per turn",
+        "cosine similarity",
+        (("similarity_to_partner", "similarity to partner"), ("drift_from_start", "drift from the first turn")),
+        None,
+    ),
+)
+
+
+def _conversations(run: RunData) -> pd.DataFrame:
+    """One row per conversation the scores table kept: ``sample_id``, ``epoch``, ``item``, ``log`` and the scorer's
+    ``turns`` and ``turn_metrics`` (lists of dicts, empty when the scorer recorded none)."""
+    columns = ["sample_id", "epoch", "item", "log", "turns", "turn_metrics"]
+    if run.details.empty:
+        return pd.DataFrame(columns=columns)
+    recorded = run.details[run.details["metadata"].map(lambda meta: isinstance(meta.get("turns"), list))]
+    recorded = recorded.drop_duplicates(["sample_id", "epoch"])
+    keys = run.scores.drop_duplicates(["sample_id", "epoch"]).set_index(["sample_id", "epoch"])["item"]
+    items = keys.reindex(pd.MultiIndex.from_frame(recorded[["sample_id", "epoch"]])).to_numpy()
+    return pd.DataFrame(
+        {
+            "sample_id": recorded["sample_id"].to_numpy(),
+            "epoch": recorded["epoch"].to_numpy(),
+            "item": [
+                item if isinstance(item, str) else sample
+                for item, sample in zip(items, recorded["sample_id"], strict=True)
+            ],
+            "log": recorded["log"].to_numpy(),
+            "turns": [_dicts(meta.get("turns")) for meta in recorded["metadata"]],
+            "turn_metrics": [_dicts(meta.get("turn_metrics")) for meta in recorded["metadata"]],
+        },
+        columns=columns,
+    )
+
+
+def _dicts(value: object) -> list[Mapping[str, Any]]:
+    return [entry for entry in value if isinstance(entry, Mapping)] if isinstance(value, list) else []
+
+
+def _turn_rows(conversations: pd.DataFrame) -> pd.DataFrame:
+    """Every turn of every conversation (``turn_metrics``), with its conversation's item and a 1-based ``turn``."""
+    records = [
+        {**row, "_item": item}
+        for item, rows in zip(conversations["item"], conversations["turn_metrics"], strict=True)
+        for row in rows
+    ]
+    table = pd.DataFrame.from_records(records)
+    if table.empty or "turn" not in table:
+        return pd.DataFrame(columns=["turn", "_item"])
+    table["turn"] = pd.to_numeric(table["turn"], errors="coerce")
+    table = table[table["turn"].notna()]
+    # Stored 0-based (the turn's index); shown as "turn 1" for the first reply, the unit of the survival curve.
+    return table.assign(turn=table["turn"].astype(np.int64) + 1)
+
+
+def _turn_curve(turns: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Mean and 95% bootstrap interval per turn of one measure, across conversations (clustered by item)."""
+    rows = []
+    if column in turns:
+        values = pd.to_numeric(turns[column], errors="coerce").to_numpy(dtype=np.float64)
+        numbers, items = turns["turn"].to_numpy(dtype=np.int64), turns["_item"].to_numpy()
+        for turn in np.unique(numbers):
+            index = numbers == turn
+            e = bootstrap_mean(values[index], clusters=items[index], resamples=_CURVE_RESAMPLES)
+            if e.n:
+                rows.append({"turn": int(turn), "mean": e.mean, "low": e.low, "high": e.high, "n": e.n})
+    return pd.DataFrame(rows, columns=["turn", "mean", "low", "high", "n"])
+
+
+def _attractor_times(run: RunData) -> tuple[list[int | None], np.ndarray[Any, np.dtype[Any]], int]:
+    """Per conversation the 0-based turn it reached the attractor (``None``: never), its item, and the turns every
+    conversation could run for (the run's ``max_turns``)."""
+    rows = run.censored[run.censored["metric"] == "attractor_turn"] if not run.censored.empty else run.censored
+    if rows.empty:
+        return [], np.zeros(0, dtype=object), 0
+    rows = rows.drop_duplicates(["sample_id", "epoch"])
+    values = rows["value"].to_numpy(dtype=np.float64)
+    times = [None if math.isnan(value) else int(value) for value in values]
+    setting = (run.metadata.get("settings") or {}).get("max_turns")
+    longest = run.rows("turns")["value"].max() if run.rows("turns")["value"].notna().any() else 0
+    reached = max((time for time in times if time is not None), default=-1)
+    declared = int(setting) if isinstance(setting, int | float) and not math.isnan(setting) else 0
+    # A conversation can only reach the attractor at a turn it had; never below that, whatever was recorded.
+    max_turns = max(declared, int(longest), reached + 1, 1)
+    return times, rows["item"].to_numpy(), max_turns
+
+
+def _dialogue_headline(run: RunData, study: StudyPresentation) -> Headline:
+    conversations = run.scores.drop_duplicates(["sample_id", "epoch"])
+    n = len(conversations)
+    if n == 0:
+        return Headline(text="No conversations.")
+    parts = [f"{n} conversation{'s' if n != 1 else ''}"]
+    reached = run.pooled("attractor_reached")
+    times, _, max_turns = _attractor_times(run)
+    if reached.n and reached.mean == 0:
+        parts.append(f"none reached the attractor within {max_turns} turns (0 of {reached.n})")
+    elif reached.n:
+        share = format_estimate(reached.mean, reached.low, reached.high, reached.n, "proportion")
+        parts.append(f"reached the attractor in {share}")
+    rate = run.pooled("lexicon_rate")
+    if rate.n or rate.n_missing:
+        estimate = format_estimate(rate.mean, rate.low, rate.high, rate.n, "number")
+        parts.append(f"mean lexicon rate {estimate} (matches per 1,000 words)")
+    stops = _stop_counts(run)
+    if stops:
+        parts.append("stopped by " + ", ".join(f"{reason} ({count} of {total})" for reason, count, total in stops))
+    # No groups: every measure pooled over the conversations (clustered by opener).
+    details = []
+    for metric in run.metrics():
+        e = run.pooled(metric)
+        if e.n and not metric.startswith("stopped_"):
+            style = study.style(metric, run.rows(metric)["value"])
+            details.append(f"{style.label}: {format_estimate(e.mean, e.low, e.high, e.n, style.kind)}")
+    settings = run.metadata.get("settings") or {}
+    if "attractor_threshold" in settings:
+        details.insert(
+            0,
+            f"Attractor: at least {settings['attractor_threshold']} lexicon matches per 1,000 words for "
+            f"{settings.get('attractor_hold', '?')} turn(s) in a row; lexicon: {settings.get('lexicon', _BLISS)}.",
+        )
+    present = [time for time in times if time is not None]
+    if present:
+        first = bootstrap_mean(np.asarray(present, dtype=np.float64) + 1)
+        details.append(
+            "turn of arrival, among those that arrived: "
+            + format_estimate(first.mean, first.low, first.high, first.n, "turns")
+        )
+    return Headline(text=_sentence("; ".join(parts)), details=details)
+
+
+def _stop_counts(run: RunData) -> list[tuple[str, int, int]]:
+    """(reason, conversations stopped by it, conversations with a recorded reason), most frequent first."""
+    counts = []
+    for metric in run.metrics():
+        if metric.startswith("stopped_"):
+            values = run.rows(metric)["value"].dropna()
+            if len(values) and values.sum() > 0:
+                counts.append((metric.removeprefix("stopped_"), int(values.sum()), len(values)))
+    return sorted(counts, key=lambda entry: -entry[1])
+
+
+def _dialogue_figures(run: RunData, study: StudyPresentation) -> list[ExtraFigure]:
+    figures: list[ExtraFigure] = []
+    conversations = _conversations(run)
+    turns = _turn_rows(conversations)
+    behind = run.scores[run.scores["sample_id"].isin(set(conversations["sample_id"]))]
+    for title, ylabel, series, ylim in _TURN_CURVES:
+        curves = {label: _turn_curve(turns, column) for column, label in series}
+        curves = {label: curve for label, curve in curves.items() if not curve.empty}
+        if not curves:
+            continue
+        image = turn_curve_plot(curves, title=title, xlabel="turn", ylabel=ylabel, ylim=ylim)
+        caption = (
+            "Mean per turn across conversations with its 95% bootstrap interval (conversations of the same opener "
+            "resampled together); n is the conversations that reached the turn, fewer where some stopped early."
+        )
+        figures.append((title, caption, image, behind))
+    times, items, max_turns = _attractor_times(run)
+    if times:
+        curve = attractor_survival(times, max_turns, clusters=items)
+        reached = sum(time is not None for time in times)
+        image = survival_plot(
+            {"conversations": curve},
+            title="Not yet in the attractor, by turn",
+            ylabel="fraction not yet in the attractor",
+        )
+        caption = (
+            f"Kaplan–Meier estimate of time to attractor; {reached} of {len(times)} conversations reached it, the "
+            f"others are censored at turn {max_turns}"
+            + (" (none reached it: the curve stays at 100%)" if reached == 0 else "")
+            + ". Bands are 95% bootstrap intervals over openers."
+        )
+        figures.append(("Time to attractor", caption, image, run.censored))
+    return figures
+
+
+def _dialogue_tables(run: RunData, study: StudyPresentation) -> list[TableView]:
+    conversations = _conversations(run)
+    if conversations.empty:
+        return []
+    return [_lexicon_view(run, conversations), _excerpts_view(run, conversations)]
+
+
+def _lexicon_view(run: RunData, conversations: pd.DataFrame) -> TableView:
+    name = (run.metadata.get("settings") or {}).get("lexicon") or _BLISS
+    title = "Lexicon terms across conversations"
+    try:
+        lexicon = load_lexicon(None if name == _BLISS else str(name))
+    except CharacterlabError as error:
+        return TableView(title, ["term"], [], f"The run's lexicon could not be read here: {error}")
+    transcripts = [
+        [DialogueTurn(str(turn.get("speaker", "")), str(turn.get("text", ""))) for turn in turns]
+        for turns in conversations["turns"]
+    ]
+    table = lexicon_table(transcripts, lexicon)
+    # Per-conversation counts, for the intervals: the table gives the point values, counted the same way.
+    counts = np.zeros((len(transcripts), len(lexicon.terms)))
+    for row, transcript in enumerate(transcripts):
+        for turn in transcript:
+            counts[row] += list(lexicon_counts(turn.text, lexicon).values())
+    clusters = conversations["item"].to_numpy()
+    n = len(transcripts)
+    rows = []
+    shown = table.assign(_column=range(len(table))).sort_values(["mean_count", "presence"], ascending=False)
+    for record in shown[shown["presence"] > 0].head(_LEXICON_ROWS).to_dict("records"):
+        column = counts[:, int(record["_column"])]
+        presence = bootstrap_mean((column > 0).astype(np.float64), clusters=clusters)
+        mean = bootstrap_mean(column, clusters=clusters)
+        rows.append(
+            [
+                Cell(str(record["term"])),
+                Cell(
+                    format_estimate(float(record["presence"]), presence.low, presence.high, n, "proportion").rsplit(
+                        ", n = ", 1
+                    )[0],
+                    css="num",
+                ),
+                Cell(
+                    format_estimate(float(record["mean_count"]), mean.low, mean.high, n, "number").rsplit(", n = ", 1)[
+                        0
+                    ],
+                    css="num",
+                ),
+                Cell(str(int(record["max_count"])), css="num"),
+            ]
+        )
+    absent = int((table["presence"] == 0).sum())
+    note = (
+        f"Over n = {n} conversations; presence is the share of conversations holding the term at least once, counts "
+        f"are per conversation, with 95% bootstrap intervals (openers resampled together). Lexicon: {name}; "
+        f"{absent} of its {len(table)} terms never occur"
+        + (f"; the {_LEXICON_ROWS} most frequent are listed" if len(rows) == _LEXICON_ROWS else "")
+        + "."
+    )
+    return TableView(title, ["term", "presence [95% CI]", "mean count [95% CI]", "max count"], rows, note)
+
+
+def _excerpts_view(run: RunData, conversations: pd.DataFrame) -> TableView:
+    rates = run.rows("lexicon_rate").drop_duplicates(["sample_id", "epoch"]).set_index(["sample_id", "epoch"])["value"]
+    keys = pd.MultiIndex.from_frame(conversations[["sample_id", "epoch"]])
+    ranked = conversations.assign(_rate=rates.reindex(keys).to_numpy(dtype=np.float64))
+    ranked = ranked[ranked["_rate"].notna()].sort_values("_rate", ascending=False, kind="stable").head(_EXCERPTS)
+    several_epochs = bool((conversations["epoch"] > 1).any())
+    rows = []
+    for record in ranked.to_dict("records"):
+        sample = str(record["sample_id"]) + (f" (epoch {record['epoch']})" if several_epochs else "")
+        for turn in record["turns"][-_EXCERPT_TURNS:]:
+            text = str(turn.get("text", ""))
+            shown = text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS] + " …"
+            index = turn.get("index")
+            rows.append(
+                [
+                    Cell(sample, css="label", title=str(record["log"])),
+                    Cell(format_value(float(record["_rate"]), "number"), css="num"),
+                    Cell(str(int(index) + 1) if isinstance(index, int) else "–", css="num"),
+                    Cell(str(turn.get("speaker", ""))),
+                    Cell(shown),
+                ]
+            )
+    logs = sorted(set(ranked["log"].map(lambda log: str(PurePath(str(log)).parent))))
+    note = (
+        f"The last {_EXCERPT_TURNS} turns of the {len(ranked)} conversation(s) with the highest lexicon rate (mean "
+        "matches per 1,000 words over its turns; one value per conversation, no interval). Open a conversation by "
+        "its sample id with inspect view --log-dir " + (", ".join(logs) or "<log folder>") + "."
+    )
+    return TableView(
+        "Excerpts: where the conversations went furthest",
+        ["sample", "lexicon rate", "turn", "speaker", "text"],
+        rows,
+        note,
+    )
+
+
+# --- persona drift -------------------------------------------------------------------------------------------
+
+
+def _probed_rounds(run: RunData) -> list[int]:
+    rounds = {int(match.group(2)) for metric in run.metrics() if (match := _PROBED.match(metric))}
+    return sorted(rounds)
+
+
+def _pair_means(run: RunData, metric: str) -> pd.Series:
+    """One value per persona pair (its epochs averaged; missing ones left out), indexed by item."""
+    rows = run.rows(metric)
+    return rows.groupby("item", sort=True)["value"].mean()
+
+
+def _drift_headline(run: RunData, study: StudyPresentation) -> Headline:
+    drift = _pair_means(run, "drift")
+    if drift.empty:
+        return Headline(text="No persona pair was probed.")
+    values = drift.to_numpy(dtype=np.float64)
+    estimate = bootstrap_mean(values)
+    test = paired_permutation_test(values, np.zeros(values.size))
+    rounds = _probed_rounds(run)
+    span = f"S({rounds[0]}) − S({rounds[-1]})" if rounds else "S(first) − S(last)"
+    if test.n == 0:
+        text = f"No drift could be measured ({estimate.n_missing} pair(s) without two scored probe rounds)."
+        return Headline(text=text)
+    verdict = reading(estimate.mean, estimate.low, estimate.high, test.p_value, higher="", lower="")
+    if verdict.css == "null":
+        meaning = "no detectable drift (the personas hold about as well at the last probe as at the first)"
+    elif estimate.mean > 0:
+        meaning = "the personas fade as the conversation goes on"
+    else:
+        meaning = "the personas grow stronger as the conversation goes on"
+    shown = format_estimate(estimate.mean, estimate.low, estimate.high, estimate.n, "signed", unit=" pairs")
+    exact = "exact" if test.exact else "10,000 random sign patterns"
+    text = (
+        f"Persona drift {span} {shown}; {test.test} against 0 over the {test.n} pairs: {p_text(test.p_value)} "
+        f"({exact}). In words: {meaning}."
+    )
+    details = []
+    for round_number in rounds:
+        for name, label in (("stability", "S"), ("leakage", "L")):
+            e = run.pooled(f"{name}_{round_number}")
+            if e.n or e.n_missing:
+                details.append(
+                    f"{label}({round_number}), {name} after round {round_number}: "
+                    + format_estimate(e.mean, e.low, e.high, e.n, "probability")
+                )
+    return Headline(text=text, details=details)
+
+
+def _drift_figures(run: RunData, study: StudyPresentation) -> list[ExtraFigure]:
+    rounds = _probed_rounds(run)
+    if not rounds:
+        return []
+    curves = {}
+    for name, label in (("stability", "stability S(r): own persona"), ("leakage", "leakage L(r): partner's persona")):
+        rows = []
+        for round_number in rounds:
+            values = _pair_means(run, f"{name}_{round_number}")
+            e = bootstrap_mean(values.to_numpy(dtype=np.float64))
+            if e.n:
+                rows.append({"turn": round_number, "mean": e.mean, "low": e.low, "high": e.high, "n": e.n})
+        if rows:
+            curves[label] = pd.DataFrame(rows)
+    if not curves:
+        return []
+    image = turn_curve_plot(
+        curves, title="Persona stability and leakage by round", xlabel="round", ylabel="probe score", ylim=(0, 1)
+    )
+    caption = (
+        "Mean probe score over persona pairs (each pair's two participants and epochs averaged first) after each "
+        "probed round, with 95% bootstrap intervals over pairs."
+    )
+    behind = run.scores[run.scores["metric"].astype(str).str.match(_PROBED.pattern)]
+    return [("Stability and leakage by round", caption, image, behind)]
+
+
+def _drift_tables(run: RunData, study: StudyPresentation) -> list[TableView]:
+    rounds = _probed_rounds(run)
+    metrics = [f"{name}_{r}" for r in rounds for name in ("stability", "leakage")] + ["drift"]
+    present = [metric for metric in metrics if metric in set(run.metrics())]
+    if not present:
+        return []
+    wide = run.scores[run.scores["metric"].isin(present)].pivot_table(
+        index="group", columns="metric", values="value", aggfunc="mean", dropna=False
+    )
+    counts = run.scores[run.scores["metric"] == "drift"].groupby("group")["value"].count()
+    columns = [
+        "persona pair",
+        *[
+            f"{'S' if m.startswith('stability') else 'L'}({m.rsplit('_', 1)[1]})" if m != "drift" else "drift"
+            for m in present
+        ],
+        "n",
+    ]
+    rows = []
+    for group, values in wide.iterrows():
+        cells = [Cell(str(group))]
+        for metric in present:
+            value = float(values.get(metric, math.nan))
+            cells.append(Cell(format_value(value, "signed" if metric == "drift" else "probability"), css="num"))
+        cells.append(Cell(str(int(counts.get(group, 0))), css="num"))
+        rows.append(cells)
+    note = (
+        "One row per persona pair: mean probe scores (own persona: S, partner's: L) after each probed round and the "
+        "drift, averaged over the pair's epochs (n); the intervals over pairs are in the headline, the figure and "
+        "the table of every measurement."
+    )
+    return [TableView("Persona pairs", columns, rows, note)]
+
+
 # --- helpers -------------------------------------------------------------------------------------------------
 
 
@@ -617,6 +1057,54 @@ PRESENTATIONS: dict[str, StudyPresentation] = {
         forest_metrics=("survived", "prefill_recovered"),
         headline=_hold_headline,
         extra_figures=_hold_figures,
+    ),
+    "dialogue": StudyPresentation(
+        title="Dialogue",
+        about=(
+            "Conversations among models and characters, one sample per conversation: how long they ran, why they "
+            "stopped, and where they drifted: attractor vocabulary (lexicon matches per 1,000 words), lexical "
+            "diversity, self-repetition and, with embeddings, convergence on the partner and drift from the start. "
+            "A conversation is in the attractor once enough turns in a row use enough of its lexicon. No groups."
+        ),
+        group_label="group",
+        metrics={
+            "turns": MetricStyle("turns", "turns", None),
+            "lexicon_rate": MetricStyle("lexicon rate (per 1,000 words)", "number", None),
+            "emoji_density": MetricStyle("emoji per 1,000 words", "number", None),
+            "mattr": MetricStyle("lexical diversity (MATTR)", "probability", _PROPORTION),
+            "ngram_overlap": MetricStyle("n-gram overlap with recent turns", "probability", _PROPORTION),
+            "compression_ratio": MetricStyle("compression ratio", "number", None),
+            "lexicon_present": MetricStyle("uses the lexicon at all", "proportion", _PROPORTION),
+            "length_collapsed": MetricStyle("turn lengths collapsed", "proportion", _PROPORTION),
+            "attractor_reached": MetricStyle("reached the attractor", "proportion", _PROPORTION),
+            "similarity_to_partner": MetricStyle("similarity to partner (last turn)", "probability", None),
+            "drift_from_start": MetricStyle("drift from the first turn (last turn)", "probability", None),
+        },
+        forest_metrics=("attractor_reached", "lexicon_rate"),
+        core_metrics=("turns", "lexicon_rate", "attractor_reached"),
+        censored_metrics=("attractor_turn",),
+        reads_score_metadata=True,
+        independent_epochs=True,
+        headline=_dialogue_headline,
+        extra_figures=_dialogue_figures,
+        extra_tables=_dialogue_tables,
+    ),
+    "persona_drift": StudyPresentation(
+        title="Persona drift",
+        about=(
+            "Two persona-prompted copies of the model talk; after some rounds each is asked, aside, its own "
+            "persona's probe (stability S(r)) and its partner's (leakage L(r)), each reply scored in [0, 1]. Drift "
+            "is S at the first probed round minus S at the last: positive when the personas fade. Grouped by "
+            "persona pair."
+        ),
+        group_label="persona pair",
+        metrics={"drift": MetricStyle("drift S(first) − S(last)", "signed", None)},
+        forest_metrics=("drift",),
+        reference_lines={"drift": 0.0},
+        core_metrics=("drift",),
+        headline=_drift_headline,
+        extra_figures=_drift_figures,
+        extra_tables=_drift_tables,
     ),
 }
 """The known studies, by id."""

@@ -23,6 +23,7 @@ from markupsafe import Markup
 from characterlab import __version__
 from characterlab.analysis import (
     PAIRED_TEST,
+    SCORE_METADATA_COLUMNS,
     LogSource,
     compare_conditions,
     compare_runs,
@@ -30,6 +31,7 @@ from characterlab.analysis import (
     forest_plot,
     read_logs,
     runs_table,
+    score_metadata_table,
     scores_table,
     summarize,
 )
@@ -112,8 +114,19 @@ def build_study_report(logs: LogSource | Iterable[LogSource], *, title: str | No
     runs = runs_table(read)
     known = list(PRESENTATIONS)
     studies = sorted(runs["study"].unique(), key=lambda s: (known.index(s) if s in known else len(known), s))
+    # Score metadata (transcripts, per-turn tables) is read only for the studies whose presentation shows it.
+    detailed = [str(study) for study in studies if presentation_of(str(study)).reads_score_metadata]
+    details = (
+        score_metadata_table(read, studies=detailed) if detailed else pd.DataFrame(columns=list(SCORE_METADATA_COLUMNS))
+    )
     sections = [
-        _section(str(study), scores[scores["study"] == study], runs[runs["study"] == study]) for study in studies
+        _section(
+            str(study),
+            scores[scores["study"] == study],
+            runs[runs["study"] == study],
+            details[details["study"] == study],
+        )
+        for study in studies
     ]
     summary = [
         SummaryLine(run.anchor, section.title, run.label, run.headline)
@@ -158,12 +171,17 @@ def write_study_report(
 # --- one study -----------------------------------------------------------------------------------------------
 
 
-def _section(study: str, scores: pd.DataFrame, runs: pd.DataFrame) -> SectionView:
+def _section(study: str, scores: pd.DataFrame, runs: pd.DataFrame, details: pd.DataFrame) -> SectionView:
     presentation = presentation_of(study)
     order = runs.groupby("run", sort=False)["created"].min().sort_values().index.tolist()
     labels = _run_labels(runs, order)
     anchor = "study-" + _slug(study)
-    data = [_run_data(study, run, labels[run], scores[scores["run"] == run], runs, presentation) for run in order]
+    data = [
+        _run_data(
+            study, run, labels[run], scores[scores["run"] == run], runs, presentation, details[details["run"] == run]
+        )
+        for run in order
+    ]
     views = [
         _run_view(f"{anchor}-run-{index + 1}", item, presentation, runs[runs["run"] == item.run])
         for index, item in enumerate(data)
@@ -197,14 +215,25 @@ def _pairing_base(run: RunData, earlier: Sequence[RunData]) -> RunData | None:
 
 
 def _run_data(
-    study: str, run: str, label: str, scores: pd.DataFrame, runs: pd.DataFrame, presentation: StudyPresentation
+    study: str,
+    run: str,
+    label: str,
+    scores: pd.DataFrame,
+    runs: pd.DataFrame,
+    presentation: StudyPresentation,
+    details: pd.DataFrame,
 ) -> RunData:
     main = runs[runs["log"] == run]
     metadata = dict(main.iloc[0]["metadata"]) if not main.empty else {}
     validity = _validity(metadata, scores, presentation)
+    if presentation.independent_epochs:
+        scores = scores.assign(item=scores["item"].astype(str) + "#" + scores["epoch"].astype(str))
     if presentation.validity_condition is not None:
         scores = scores[scores["condition"] != presentation.validity_condition]
         scores = scores[~scores["metric"].isin(list(presentation.validity_metrics))]
+    # A censored metric's NaN is "not yet happened": kept out of the means, missing rates and comparisons.
+    censored = scores[scores["metric"].isin(presentation.censored_metrics)]
+    scores = scores[~scores["metric"].isin(presentation.censored_metrics)]
     scores = _measured(scores, presentation, metadata.get("settings") or {})
     summary = _by_condition(summarize(scores, by=["group", "condition", "metric"]))
     present = set(scores["condition"].dropna())
@@ -218,6 +247,8 @@ def _run_data(
         conditions=conditions,
         metadata=metadata,
         validity=validity,
+        details=details,
+        censored=censored,
     )
 
 
@@ -283,6 +314,8 @@ def _run_view(anchor: str, run: RunData, presentation: StudyPresentation, logs: 
     tables = [_summary_table(run, presentation)]
     if run.conditions is not None and not run.conditions.empty:
         tables.append(_conditions_table(run, presentation))
+    if presentation.extra_tables is not None:
+        tables += presentation.extra_tables(run, presentation)
     return RunView(
         anchor=anchor,
         label=run.label,
