@@ -618,8 +618,8 @@ def _dialogue_figures(run: RunData, study: StudyPresentation) -> list[ExtraFigur
             continue
         image = turn_curve_plot(curves, title=title, xlabel="turn", ylabel=ylabel, ylim=ylim)
         caption = (
-            "Mean per turn across conversations with its 95% bootstrap interval (conversations of the same opener "
-            "resampled together); n is the conversations that reached the turn, fewer where some stopped early."
+            "Mean per turn across conversations with its 95% bootstrap interval (each conversation resampled as a "
+            "whole); n is the conversations that reached the turn, fewer where some stopped early."
         )
         figures.append((title, caption, image, behind))
     times, items, max_turns = _attractor_times(run)
@@ -694,7 +694,7 @@ def _lexicon_view(run: RunData, conversations: pd.DataFrame) -> TableView:
     absent = int((table["presence"] == 0).sum())
     note = (
         f"Over n = {n} conversations; presence is the share of conversations holding the term at least once, counts "
-        f"are per conversation, with 95% bootstrap intervals (openers resampled together). Lexicon: {name}; "
+        f"are per conversation, with 95% bootstrap intervals over conversations. Lexicon: {name}; "
         f"{absent} of its {len(table)} terms never occur"
         + (f"; the {_LEXICON_ROWS} most frequent are listed" if len(rows) == _LEXICON_ROWS else "")
         + "."
