@@ -19,6 +19,7 @@ from characterlab.dialogue import (
     load_dialogue_config,
     prepare_participant,
 )
+from characterlab.dialogue.task import BLISS_PHASES
 from characterlab.errors import CharacterlabError, DataFileError
 from characterlab.models import local_api
 from tests.studies.conftest import Scripted, is_nan, metrics_of, run_study, samples_of, score_of, values_of
@@ -391,3 +392,34 @@ def test_a_conversation_that_falls_into_the_bliss_attractor_is_caught(tmp_path: 
     table = score_of(samples_of(log)["opener_1"]).metadata["turn_metrics"]  # type: ignore[index]
     assert [row["turn"] for row in table] == [0, 1, 2, 3, 4] and table[0]["lexicon_rate"] == 0.0
     assert table[2]["lexicon_rate"] > 20.0
+
+
+def test_a_judge_labels_every_turn_with_a_phase(tmp_path: Path) -> None:
+    # Turns 0-1 are small talk, 2-3 about consciousness, 4 is a row of emoji; the judge reads them right, except
+    # that it cannot place the emoji turn (it answers with no letter): that turn has no phase.
+    said = ["The buses are late again.", "Yes, and it rains.", "What is it like to be aware?", "Awareness itself."]
+
+    def respond(messages: list[ChatMessage], config: GenerateConfig) -> str:
+        prompt = messages[-1].text
+        if prompt.startswith("Read the question and the answer"):
+            answer = prompt.split("Answer: ", 1)[1].split("\n", 1)[0]
+            return {said[0]: "D", said[1]: "D", said[2]: "A", said[3]: "A"}.get(answer, "no idea")
+        turn = (config.seed or 0) - 1
+        return said[turn] if turn < len(said) else "✨✨✨"
+
+    task = dialogue(max_turns=5, seed=1, embeddings=False, phases="bliss")
+    log = run_study(task, Scripted(respond).model, tmp_path / "logs")
+    sample = samples_of(log)["opener_1"]
+    labels = (score_of(sample).metadata or {})["phases"]
+    small_talk, mind = BLISS_PHASES[3], BLISS_PHASES[0]
+    assert labels == [small_talk, small_talk, mind, mind, None]
+    value = values_of(sample)
+    assert value[f"final_phase/{mind}"] == 1.0  # the last turn the judge could place
+    assert value[f"final_phase/{small_talk}"] == 0.0
+    assert log.eval.metadata is not None
+    assert log.eval.metadata["characterlab"]["settings"]["phases"] == list(BLISS_PHASES)
+
+
+def test_phases_need_two_distinct_names() -> None:
+    with pytest.raises(CharacterlabError, match="at least two distinct phases"):
+        dialogue(phases="only-one")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 from inspect_ai.log import EvalLog
 
-from bench.report_build import synthetic_log
+from bench.report_build import synthetic_log, write_synthetic_logs
 from characterlab.analysis import paired_permutation_test, score_metadata_table, scores_table, turn_curve_plot
 from characterlab.report import build_study_report
 
@@ -144,3 +145,28 @@ def test_epochs_of_one_opener_are_independent_conversations(tmp_path: Path) -> N
     page = build_study_report([_located(log, tmp_path / "one-opener.eval")])
     summary = page[page.index('id="summary"') : page.index('id="study-')]
     assert re.search(r"mean lexicon rate [\d.]+ \[[\d.]+, [\d.]+\], n = 12", summary)
+
+
+def test_judge_labelled_phases_get_their_transition_table(tmp_path: Path) -> None:
+    log = synthetic_log("dialogue", samples=2)
+    assert log.samples is not None
+    log.eval.metadata["characterlab"]["settings"]["phases"] = ["talk", "bliss"]  # type: ignore[index]
+    sequences = [["talk", "talk", "bliss", "bliss"], ["talk", "bliss", None, "bliss"]]
+    for sample, sequence in zip(log.samples, sequences, strict=True):
+        for score in (sample.scores or {}).values():
+            score.metadata = {**(score.metadata or {}), "phases": sequence}
+    section = _section(build_study_report([_located(log, tmp_path / "phases.eval")]), "dialogue")
+    table = section[section.index("Phases and their transitions") :]
+    # talk → talk once, talk → bliss twice (3 transitions from talk); bliss → bliss once, never bliss → talk.
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", table)
+    assert cells[:8] == ["talk", "3", "33%", "67%", "bliss", "4", "0%", "100%"]
+    assert "1 of 8 turns could not be placed" in table
+
+
+def test_two_model_pairs_are_compared_on_the_same_conversations(tmp_path: Path) -> None:
+    write_synthetic_logs(tmp_path, samples=20, studies=["dialogue"], created=datetime.now(UTC) - timedelta(1))
+    write_synthetic_logs(tmp_path, samples=20, studies=["dialogue"], seed=7, model="mockllm/other", effect=3.0)
+    section = _section(build_study_report([tmp_path]), "dialogue")
+    comparison = section[section.index('id="study-dialogue-compare-1"') :]
+    assert "Run 2 against run 1, paired on sample id and epoch" in comparison
+    assert "Paired sign-flip permutation test" in comparison

@@ -28,6 +28,7 @@ from characterlab.analysis import (
     paired_permutation_test,
     survival_curve,
     survival_plot,
+    transition_matrix,
     turn_curve_plot,
 )
 from characterlab.errors import CharacterlabError
@@ -476,7 +477,7 @@ _TURN_CURVES: tuple[tuple[str, str, tuple[tuple[str, str], ...], tuple[float, fl
 def _conversations(run: RunData) -> pd.DataFrame:
     """One row per conversation the scores table kept: ``sample_id``, ``epoch``, ``item``, ``log`` and the scorer's
     ``turns`` and ``turn_metrics`` (lists of dicts, empty when the scorer recorded none)."""
-    columns = ["sample_id", "epoch", "item", "log", "turns", "turn_metrics"]
+    columns = ["sample_id", "epoch", "item", "log", "turns", "turn_metrics", "phases"]
     if run.details.empty:
         return pd.DataFrame(columns=columns)
     recorded = run.details[run.details["metadata"].map(lambda meta: isinstance(meta.get("turns"), list))]
@@ -494,9 +495,15 @@ def _conversations(run: RunData) -> pd.DataFrame:
             "log": recorded["log"].to_numpy(),
             "turns": [_dicts(meta.get("turns")) for meta in recorded["metadata"]],
             "turn_metrics": [_dicts(meta.get("turn_metrics")) for meta in recorded["metadata"]],
+            "phases": [_labels(meta.get("phases")) for meta in recorded["metadata"]],
         },
         columns=columns,
     )
+
+
+def _labels(value: object) -> list[str | None]:
+    """A conversation's per-turn phase labels (``None`` where the judge placed none); empty when not labelled."""
+    return [entry if isinstance(entry, str) else None for entry in value] if isinstance(value, list) else []
 
 
 def _dicts(value: object) -> list[Mapping[str, Any]]:
@@ -645,7 +652,32 @@ def _dialogue_tables(run: RunData, study: StudyPresentation) -> list[TableView]:
     conversations = _conversations(run)
     if conversations.empty:
         return []
-    return [_lexicon_view(run, conversations), _excerpts_view(run, conversations)]
+    tables = [_lexicon_view(run, conversations), _excerpts_view(run, conversations)]
+    phases = (run.metadata.get("settings") or {}).get("phases")
+    if isinstance(phases, list) and any(conversations["phases"].map(len)):
+        tables.append(_phases_view([str(phase) for phase in phases], conversations["phases"].tolist()))
+    return tables
+
+
+def _phases_view(phases: list[str], sequences: list[list[str | None]]) -> TableView:
+    """The judge's phase labels: how often each phase follows each, pooled over conversations."""
+    matrix = transition_matrix(sequences, labels=phases)
+    placed = [label for sequence in sequences for label in sequence]
+    rows = []
+    for phase in phases:
+        turns = sum(label == phase for label in placed)
+        following = [
+            Cell("–" if math.isnan(share) else f"{share:.0%}", css="num") for share in matrix.loc[phase].to_numpy()
+        ]
+        rows.append([Cell(phase), Cell(f"{turns}", css="num"), *following])
+    unplaced = sum(label is None for label in placed)
+    note = (
+        f"Each row: of the turns the judge placed in that phase and followed by another placed turn, the share "
+        f"whose next turn is in each phase (pooled over {len(sequences)} conversations; – where the phase is never "
+        f"followed). {unplaced} of {len(placed)} turns could not be placed and break their chain."
+    )
+    columns = ["phase", "turns", *(f"→ {phase}" for phase in phases)]
+    return TableView("Phases and their transitions", columns, rows, note)
 
 
 def _lexicon_view(run: RunData, conversations: pd.DataFrame) -> TableView:
