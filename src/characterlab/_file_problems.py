@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, Final, Literal
 
 import yaml
@@ -25,6 +26,8 @@ __all__ = [
     "field_name",
     "kind_of",
     "parse_yaml",
+    "read_input_bytes",
+    "read_utf8",
     "shown",
     "validation_problems",
 ]
@@ -60,6 +63,33 @@ def shown(value: object, *, syntax: Syntax = "yaml") -> str:
     except (TypeError, ValueError):
         text = repr(value)
     return text if len(text) <= _SHOWN_LIMIT else f"{text[: _SHOWN_LIMIT - 3]}..."
+
+
+def read_input_bytes(path: str | Path, *, error: type[_FileError], kind: str) -> bytes:
+    """Read an input file whole, turning the ways reading fails into the file kind's own error.
+
+    Args:
+        path: The file.
+        error: The error class to raise.
+        kind: What the file should be, for the message when it is a folder (``"a data file"``).
+    """
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise error.single(path, "no such file") from None
+    except IsADirectoryError:
+        raise error.single(path, f"expected {kind}, got a folder") from None
+    except OSError as problem:
+        raise error.single(path, f"cannot read the file ({problem.strerror or problem})") from None
+
+
+def read_utf8(data: bytes, path: str | Path, *, error: type[_FileError]) -> str:
+    """Decode a file's bytes as UTF-8 (a leading byte-order mark dropped); a bad byte is an error naming its line."""
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as problem:
+        line = data.count(b"\n", 0, problem.start) + 1
+        raise error.single(path, f"expected UTF-8 text ({problem.reason})", line=line) from None
 
 
 def parse_yaml(text: str, *, source: str, error: type[_FileError]) -> tuple[Any, dict[DataPath, int]]:

@@ -38,7 +38,15 @@ import pandas as pd
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from characterlab._file_problems import describe_problem, kind_of, parse_yaml, shown, validation_problems
+from characterlab._file_problems import (
+    describe_problem,
+    kind_of,
+    parse_yaml,
+    read_input_bytes,
+    read_utf8,
+    shown,
+    validation_problems,
+)
 from characterlab.analysis._statistics import SurvivalCurve, survival_curve
 from characterlab.errors import DataFileError
 
@@ -220,12 +228,8 @@ def _bliss_lexicon() -> Lexicon:
 
 
 def _read_lexicon(path: str | Path) -> Lexicon:
-    data = _read_bytes(path)
-    try:
-        text = data.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise DataFileError.single(path, f"expected UTF-8 text ({error.reason})", line=line) from None
+    data = read_input_bytes(path, error=DataFileError, kind="a lexicon file")
+    text = read_utf8(data, path, error=DataFileError)
     value, lines = parse_yaml(text, source=str(path), error=DataFileError)
     if not isinstance(value, dict):
         raise DataFileError.single(
@@ -238,17 +242,6 @@ def _read_lexicon(path: str | Path) -> Lexicon:
         return Lexicon.model_validate(value)
     except ValidationError as error:
         raise DataFileError(path, validation_problems(error, value, lines=lines, describe=_describe_yaml)) from None
-
-
-def _read_bytes(path: str | Path) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise DataFileError.single(path, "no such file") from None
-    except IsADirectoryError:
-        raise DataFileError.single(path, "expected a lexicon file, got a folder") from None
-    except OSError as problem:
-        raise DataFileError.single(path, f"cannot read the file ({problem.strerror or problem})") from None
 
 
 def _describe_yaml(detail: ErrorDetails) -> str:

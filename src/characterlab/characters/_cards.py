@@ -41,9 +41,8 @@ from typing import Annotated, Any, Final, Literal, NoReturn, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from characterlab._file_problems import kind_of, shown
+from characterlab._file_problems import kind_of, read_input_bytes, shown
 from characterlab.characters._character_file import validation_problems
-from characterlab.characters._input_file import read_input_file
 from characterlab.characters._model import CardFields, Character
 from characterlab.characters._png import (
     PNG_SIGNATURE,
@@ -195,7 +194,7 @@ def read_card(path: str | Path) -> Character:
             or field when there is one.
     """
     path = Path(path)
-    data = read_input_file(path, error=CardError, kind="a card file")
+    data = read_input_bytes(path, error=CardError, kind="a card file")
     suffix = path.suffix.lower()
     # Content decides; the name only makes the message clearer when the content is not what the name promises.
     if suffix in (".png", ".apng") and not data.startswith(PNG_SIGNATURE):

@@ -14,9 +14,8 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from characterlab._file_problems import DataPath, Syntax, describe_problem, kind_of, parse_yaml, shown
+from characterlab._file_problems import DataPath, Syntax, describe_problem, kind_of, parse_yaml, read_input_bytes, shown
 from characterlab._file_problems import validation_problems as _validation_problems
-from characterlab.characters._input_file import read_input_file
 from characterlab.characters._model import CHARACTER_SCHEMA, Character
 from characterlab.errors import CharacterFileError, FileProblem
 
@@ -43,7 +42,7 @@ def load_character(path: str | Path) -> Character:
             names the file, line and field of every problem found.
     """
     path = Path(path)
-    data = read_input_file(path, error=CharacterFileError, kind="a character file")
+    data = read_input_bytes(path, error=CharacterFileError, kind="a character file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:

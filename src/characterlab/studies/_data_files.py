@@ -53,7 +53,15 @@ from typing import Annotated, Any, Final, Generic, Literal, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from characterlab._file_problems import describe_problem, kind_of, parse_yaml, shown, validation_problems
+from characterlab._file_problems import (
+    describe_problem,
+    kind_of,
+    parse_yaml,
+    read_input_bytes,
+    read_utf8,
+    shown,
+    validation_problems,
+)
 from characterlab.errors import CharacterlabError, DataFileError, FileProblem
 
 __all__ = [
@@ -163,7 +171,7 @@ def read_jsonl(
         DataFileError: if the file cannot be read, holds no records, or (unless ``skip_bad_lines``) has bad lines;
             the message names the file, line and field of every problem.
     """
-    data = _read_bytes(path)
+    data = read_input_bytes(path, error=DataFileError, kind="a data file")
     records: list[DataLine[M]] = []
     problems: list[FileProblem] = []
     skipped: list[SkippedLine] = []
@@ -197,8 +205,8 @@ def read_yaml(path: str | Path, model: type[M]) -> tuple[M, DataFileRecord]:
         DataFileError: if the file cannot be read, is not YAML, repeats a key, or is not a valid ``model``; the
             message names the file, line and field of every problem.
     """
-    data = _read_bytes(path)
-    text = _decode(data, path)
+    data = read_input_bytes(path, error=DataFileError, kind="a data file")
+    text = read_utf8(data, path, error=DataFileError)
     value, lines = parse_yaml(text, source=str(path), error=DataFileError)
     if not isinstance(value, dict):
         raise DataFileError.single(path, f"expected a mapping of fields, got {kind_of(value)}", line=1)
@@ -459,25 +467,6 @@ def _short(problem: FileProblem) -> str:
 
 
 # --- Reading ----------------------------------------------------------------------------------------------------
-
-
-def _read_bytes(path: str | Path) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise DataFileError.single(path, "no such file") from None
-    except IsADirectoryError:
-        raise DataFileError.single(path, "expected a data file, got a folder") from None
-    except OSError as problem:
-        raise DataFileError.single(path, f"cannot read the file ({problem.strerror or problem})") from None
-
-
-def _decode(data: bytes, path: str | Path) -> str:
-    try:
-        return data.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise DataFileError.single(path, f"expected UTF-8 text ({error.reason})", line=line) from None
 
 
 class _DuplicateKeyError(ValueError):
