@@ -598,3 +598,45 @@ def test_everything_runs_on_cuda_in_bfloat16(tiny_llama: Path) -> None:
     assert all(result.activations[-1].device.type == "cpu" for result in results)
     assert sum(scores.probabilities) == pytest.approx(1.0)
     assert _no_hooks_left(engine)
+
+
+def _corrupting(engine: LocalEngine, times: int) -> Any:
+    """Make the model's next ``times`` forward passes return logits in the range a broken pass gave (1e9 to 1e31)."""
+    forward = engine.loaded.model.forward
+    left = [times]
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        output = forward(*args, **kwargs)
+        if left[0] > 0:
+            left[0] -= 1
+            output.logits = output.logits * 0 + 1e12
+        return output
+
+    return broken
+
+
+def test_a_batch_with_impossible_logits_is_scored_again_item_by_item(
+    engine: LocalEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    items = [(f"Q: {text}\nA:", [" yes", " no"]) for text in PROMPTS]
+    clean = engine.score_options_batch(items)
+    engine.loaded.model.forward = _corrupting(engine, times=1)  # type: ignore[method-assign]
+    try:
+        with caplog.at_level("WARNING"):
+            again = engine.score_options_batch(items)
+    finally:
+        del engine.loaded.model.forward
+    assert "impossible logit" in caplog.text
+    for before, after in zip(clean, again, strict=True):
+        assert after.logprobs == pytest.approx(before.logprobs, abs=1e-4)
+        assert after.logprobs[0] != after.logprobs[1]
+
+
+def test_impossible_logits_that_persist_are_an_error_not_a_tie(engine: LocalEngine) -> None:
+    items = [(f"Q: {text}\nA:", [" yes", " no"]) for text in PROMPTS]
+    engine.loaded.model.forward = _corrupting(engine, times=100)  # type: ignore[method-assign]
+    try:
+        with pytest.raises(RuntimeError, match="impossible logit"):
+            engine.score_options_batch(items)
+    finally:
+        del engine.loaded.model.forward

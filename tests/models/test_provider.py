@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import torch
 from inspect_ai import Task, eval
 from inspect_ai.dataset import Sample
 from inspect_ai.log import read_eval_log
-from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig, Model, get_model
+from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser, GenerateConfig, Model, get_model
 from inspect_ai.scorer import includes
 from inspect_ai.solver import generate
 from inspect_ai.tool import ToolInfo
@@ -31,6 +32,7 @@ from characterlab.models import (
     local_api,
     steered,
 )
+from characterlab.models._provider import _Draft
 from characterlab.stage import FrameMessage, render_transcript_from_messages
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -165,6 +167,41 @@ def test_concurrent_calls_are_batched_and_match_one_at_a_time(
     alone = asyncio.run(one_at_a_time())
     assert [len(batch) for batch in batches] == [1] * 16
     assert batched == alone
+
+
+def test_streaming_shows_growing_drafts_that_end_in_the_reply(tiny_llama: Path) -> None:
+    model = _local(tiny_llama, batch_wait_ms=20)
+    api = _api(model)
+    config = GenerateConfig(max_tokens=12, temperature=0.0)
+    messages: list[ChatMessage] = [ChatMessageUser(content="Tell me a story.")]
+
+    async def both() -> tuple[list[str], str, str]:
+        drafts: list[str] = []
+        # A second caller at the same time: streaming rides in the same batch as ordinary calls.
+        streamed, plain = await asyncio.gather(
+            api.generate_streaming(messages, config, drafts.append), model.generate(messages, config=config)
+        )
+        return drafts, streamed.completion, plain.completion
+
+    drafts, streamed, plain = asyncio.run(both())
+    assert streamed == plain
+    assert len(drafts) > 1
+    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(drafts))
+    assert drafts[-1] == streamed
+
+
+def test_a_streamed_draft_never_shows_the_start_of_a_stop_sequence(tiny_llama: Path) -> None:
+    api = _api(_local(tiny_llama))
+    engine = api.engine
+    drafts: list[str] = []
+    draft = _Draft(engine, ["\nSam:"], drafts.append)
+    for token in engine.encode("Hello there\nSa", add_special_tokens=False):
+        draft.add(token)
+    assert drafts[-1] == "Hello there"  # "\nSa" may become "\nSam:", so it is held back
+    for token in engine.encode("m: hi", add_special_tokens=False):
+        draft.add(token)
+    assert drafts[-1] == "Hello there"
+    assert all("\n" not in text for text in drafts)
 
 
 def test_base_model_gets_the_transcript_frame(tiny_gpt2: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,17 +24,18 @@ from characterlab.characters import Character
 from characterlab.cli._console import console, err_console
 from characterlab.cli.character import load_any
 from characterlab.errors import CharacterlabError
-from characterlab.stage import FrameMessage, StageContext, render_chat_frame, render_transcript_frame
+from characterlab.stage import FrameMessage, StageContext
 
 if TYPE_CHECKING:
-    from inspect_ai.model import GenerateConfig, Model
+    from inspect_ai.model import Model
+
+    from characterlab.dialogue import ChatFrame
 
 # Inspect and the local engine (torch, transformers) are imported inside the functions that use them: importing
 # them takes seconds, and every other command of the CLI would pay for it at start-up.
 
 __all__ = ["talk"]
 
-_LOCAL_PREFIX = "characterlab/"
 # Finite retries and a timeout: an API model that keeps failing should end the chat, not hang it.
 _MAX_RETRIES = 3
 _TIMEOUT_S = 300
@@ -86,8 +87,10 @@ def talk(
         max_retries=_MAX_RETRIES,
         timeout=_TIMEOUT_S,
     )
+    from characterlab.dialogue import stage_model
+
     try:
-        chosen, staged_model = _stage_model(model, frame, _parse_model_args(model_arg or []), config)
+        chosen, staged_model = stage_model(model, frame.value, _parse_model_args(model_arg or []), config)
     except PrerequisiteError as error:
         # Inspect's own "missing package or API key" error: a user's setup problem, shown without a traceback.
         message = error.message if isinstance(error.message, str) else str(error.message)
@@ -111,55 +114,19 @@ def _parse_model_args(pairs: list[str]) -> dict[str, Any]:
     return args
 
 
-def _stage_model(
-    name: str, frame: TalkFrame, model_args: dict[str, Any], config: GenerateConfig
-) -> tuple[TalkFrame, Model]:
-    """Pick the frame and get the model; a local model renders a transcript itself unless told to take it raw."""
-    from inspect_ai.model import get_model
+async def _converse(character: Character, model: Model, frame: ChatFrame, user: str, say: list[str] | None) -> None:
+    from characterlab.dialogue import character_reply, greeting
 
-    from characterlab.models import LocalModelAPI
-
-    if not name.startswith(_LOCAL_PREFIX):
-        return (TalkFrame.chat if frame is TalkFrame.auto else frame), get_model(name, config=config, **model_args)
-    if frame is TalkFrame.chat:
-        return frame, get_model(name, config=config, frame="chat", **model_args)
-    if frame is TalkFrame.transcript:
-        return frame, get_model(name, config=config, frame="raw", **model_args)
-    probe = get_model(name, config=config, **model_args)
-    api = probe.api
-    if not isinstance(api, LocalModelAPI) or api.frame == "chat":
-        return TalkFrame.chat, probe
-    # A base model: stage's character transcript replaces the provider's generic one; share the loaded weights.
-    return TalkFrame.transcript, get_model(name, config=config, frame="raw", engine=api.engine, **model_args)
-
-
-async def _converse(character: Character, model: Model, frame: TalkFrame, user: str, say: list[str] | None) -> None:
     char = character.display_name
-    greeting = next(
-        (m.content for m in render_chat_frame(character, StageContext(user_name=user)) if m.role == "assistant"), None
-    )
-    if greeting:
-        console.print(f"[bold]{escape(char)}:[/] {escape(greeting)}", soft_wrap=True)
+    opening = greeting(character, StageContext(user_name=user))
+    if opening:
+        console.print(f"[bold]{escape(char)}:[/] {escape(opening)}", soft_wrap=True)
     history: list[FrameMessage] = []
     for text in say if say else _typed_lines(user):
         history.append(FrameMessage(role="user", content=text))
-        context = StageContext(user_name=user, history=history)
-        reply = await _reply(character, model, frame, context)
-        history.append(FrameMessage(role="assistant", content=reply))
-        console.print(f"[bold]{escape(char)}:[/] {escape(reply)}", soft_wrap=True)
-
-
-async def _reply(character: Character, model: Model, frame: TalkFrame, context: StageContext) -> str:
-    from inspect_ai.model import GenerateConfig
-
-    from characterlab.models import chat_messages
-
-    if frame is TalkFrame.chat:
-        output = await model.generate(chat_messages(render_chat_frame(character, context)))
-        return output.completion.strip()
-    transcript = render_transcript_frame(character, context)
-    output = await model.generate(transcript.prompt, config=GenerateConfig(stop_seqs=list(transcript.stop_sequences)))
-    return transcript.reply_from(output.completion)
+        reply = await character_reply(model, frame, character, StageContext(user_name=user, history=history))
+        history.append(FrameMessage(role="assistant", content=reply.text))
+        console.print(f"[bold]{escape(char)}:[/] {escape(reply.text)}", soft_wrap=True)
 
 
 def _typed_lines(user: str) -> Iterator[str]:

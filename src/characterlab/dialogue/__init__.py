@@ -5,6 +5,7 @@ conversation per sample as an Inspect task (``characterlab run dialogue`` or ``i
 and reads its participants from a ``characterlab/dialogue@1`` config.
 """
 
+from characterlab.dialogue._chat import CharacterReply, ChatFrame, character_reply, greeting, stage_model
 from characterlab.dialogue._conversation import (
     STOP_REASONS,
     Conversation,
@@ -34,6 +35,8 @@ __all__ = [
     "DEFAULT_OPENER",
     "DIALOGUE_SCHEMA",
     "STOP_REASONS",
+    "CharacterReply",
+    "ChatFrame",
     "Conversation",
     "CorpusSpeaker",
     "DialogueConfig",
@@ -46,10 +49,13 @@ __all__ = [
     "StopRule",
     "StopSettings",
     "Turn",
+    "character_reply",
     "dialogue",
     "dialogue_summary",
+    "greeting",
     "load_dialogue_config",
     "prepare_participant",
     "read_script",
     "run",
+    "stage_model",
 ]

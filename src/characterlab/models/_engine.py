@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import logging
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ from characterlab.models._types import (
 )
 
 __all__ = ["LocalEngine"]
+
+_log = logging.getLogger(__name__)
 
 _SCORING_LOGITS_BUDGET = 1 << 26
 """Most logits (option positions x vocabulary) one scoring forward may produce: 256 MiB in float32."""
@@ -275,6 +278,8 @@ class LocalEngine:
             if logprobs is not None and (request.logprobs or request.top_logprobs > 0):
                 row.logprobs.append(self._token_logprob(token, logprobs[index], request.top_logprobs))
             self._check_finished(row, token)
+            if request.on_token is not None:
+                request.on_token(token)
 
     def _check_finished(self, row: _Row, token: int) -> None:
         request = row.request
@@ -450,6 +455,9 @@ class LocalEngine:
         else:
             logits, cache = self._forward(ids, mask, self._positions(mask), None, decoding=False)
         first_logits = logits[:, -1, :].float()
+        peaks = first_logits.abs().amax(dim=-1)
+        if not bool((peaks <= _MAX_PLAUSIBLE_LOGIT).all()):  # NaN fails this test too
+            return self._rescore_one_by_one(items, float(peaks.nan_to_num(math.inf).max()))
         first_logprobs = first_logits - torch.logsumexp(first_logits, dim=-1, keepdim=True)
         owners = [index for index, item in enumerate(items) for _ in item.continuations]
         continuations = [continuation for item in items for continuation in item.continuations]
@@ -500,6 +508,26 @@ class LocalEngine:
                 )
             )
         return results
+
+    def _rescore_one_by_one(self, items: Sequence[_ScoringItem], peak: float) -> list[OptionScores]:
+        """Score a batch's items alone after its forward pass gave impossible logits.
+
+        Seen only with Gemma 3 on CPU (sdpa attention), in long processes and never when the same batch is run
+        again: a batch's logits came out in the 1e9 to 1e31 range, so that " Yes" and " No" got the same
+        log-probability. A single item has no padding and no other rows, so it is read as in a clean run.
+        """
+        if len(items) == 1:
+            raise RuntimeError(
+                f"{self.loaded.source}: the model gave an impossible logit ({peak:.3g}) for the context "
+                f"{self.decode(items[0].context_ids)[-80:]!r}; its scores would be wrong"
+            )
+        _log.warning(
+            "%s: a scoring batch of %d gave an impossible logit (%.3g); scoring its items one by one",
+            self.loaded.source,
+            len(items),
+            peak,
+        )
+        return [self._score_batch([item])[0] for item in items]
 
     # --- activations ------------------------------------------------------------------------------------------
 
@@ -671,6 +699,10 @@ class LocalEngine:
                 ids.update(int(token) for token in source)
         return frozenset(ids)
 
+
+_MAX_PLAUSIBLE_LOGIT = 1e4
+"""Larger logits mean a broken forward pass, not a confident model: trained models' logits stay within about 100
+(Gemma 3 and SmolLM2 within 40), and a random tiny model's within a few units."""
 
 _MIN_SHARED_PREFIX = 64
 """Shorter shared openings are read with the rest: the extra forward pass would cost more than it saves."""

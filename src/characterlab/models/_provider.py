@@ -9,6 +9,7 @@ arguments of :class:`LocalModelAPI`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -250,6 +251,29 @@ class LocalModelAPI(ModelAPI):
         config: GenerateConfig,
     ) -> tuple[ModelOutput, ModelCall]:
         """Generate the assistant's next message for a conversation (batched with concurrent calls)."""
+        return await self._generate(input, tools, config, on_text=None)
+
+    async def generate_streaming(
+        self, input: list[ChatMessage], config: GenerateConfig, on_text: Callable[[str], None]
+    ) -> ModelOutput:
+        """Generate as :meth:`generate` does, calling ``on_text`` with the reply so far as each token arrives.
+
+        ``on_text`` runs in the event loop with the whole draft (not a delta), which never shows the beginning of a
+        stop sequence that may yet complete, nor half of a character that spans two tokens. The returned output's
+        text is the final reply, which may differ from the last draft where a frame tidies it (a transcript
+        frame's reply is trimmed).
+        """
+        output, _ = await self._generate(input, [], config, on_text=on_text)
+        return output
+
+    async def _generate(
+        self,
+        input: list[ChatMessage],
+        tools: list[ToolInfo],
+        config: GenerateConfig,
+        *,
+        on_text: Callable[[str], None] | None,
+    ) -> tuple[ModelOutput, ModelCall]:
         if tools:
             raise CharacterlabError(
                 f"characterlab/{self.model_name} does not support tool calling; run this task with an API model"
@@ -287,6 +311,14 @@ class LocalModelAPI(ModelAPI):
             check_sampling(request)
         except ValueError as error:
             raise CharacterlabError(f"characterlab/{self.model_name}: {error}") from error
+        if on_text is not None:
+            draft = _Draft(self.engine, request.stop_sequences, on_text)
+            loop = asyncio.get_running_loop()
+
+            def on_token(token: int) -> None:
+                loop.call_soon_threadsafe(draft.add, token)
+
+            request = dataclasses.replace(request, on_token=on_token)
         started = time.monotonic()
         result = await self._batcher.submit(request)
         text = transcript.reply_from(result.text) if transcript else result.text
@@ -497,3 +529,35 @@ def _request_fields(request: GenerationRequest) -> dict[str, Any]:
         if request.activations is None
         else {"layers": list(request.activations.layers), "reduction": request.activations.reduction},
     }
+
+
+class _Draft:
+    """A reply being streamed: gathers its tokens and shows the text that is certain so far."""
+
+    def __init__(self, engine: LocalEngine, stops: Sequence[str], on_text: Callable[[str], None]) -> None:
+        self._engine, self._stops, self._on_text = engine, tuple(stop for stop in stops if stop), on_text
+        self._tokens: list[int] = []
+        self._shown = ""
+        self._stopped = False
+
+    def add(self, token: int) -> None:
+        if self._stopped:
+            return
+        self._tokens.append(token)
+        text = self._engine.decode(self._tokens)
+        found = [at for stop in self._stops if (at := text.find(stop)) >= 0]
+        if found:
+            text, self._stopped = text[: min(found)], True
+        else:
+            text = text[: len(text) - self._held_back(text)]
+        # A token that ends inside a multi-byte character decodes to U+FFFD until the next token completes it.
+        text = text.rstrip("\ufffd")
+        if text != self._shown:
+            self._shown = text
+            self._on_text(text)
+
+    def _held_back(self, text: str) -> int:
+        """Length of the longest end of ``text`` that begins a stop sequence (it may be the start of one)."""
+        return max(
+            (size for stop in self._stops for size in range(1, len(stop)) if text.endswith(stop[:size])), default=0
+        )

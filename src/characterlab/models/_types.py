@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -75,6 +76,9 @@ class GenerationRequest:
     logprobs: bool = False
     top_logprobs: int = 0
     activations: ActivationSpec | None = None
+    on_token: Callable[[int], None] | None = field(default=None, compare=False, repr=False)
+    """Called with each token as it is generated (from the engine's thread, so it must be quick and thread-safe:
+    e.g. ``loop.call_soon_threadsafe``); for streaming a reply while the rest of its batch is still running."""
 
 
 @dataclass(frozen=True)
