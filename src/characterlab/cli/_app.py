@@ -17,6 +17,7 @@ from characterlab.cli.demo import demo
 from characterlab.cli.models import models_app
 from characterlab.cli.report import report
 from characterlab.cli.run import run
+from characterlab.cli.serve import serve
 from characterlab.cli.talk import talk
 from characterlab.errors import CharacterlabError
 
@@ -34,6 +35,7 @@ app.add_typer(models_app, name="models")
 app.command()(demo)
 app.command()(talk)
 app.command()(report)
+app.command()(serve)
 # Study options pass through as --name value, so the command accepts options it does not declare itself.
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(run)
 
