@@ -128,8 +128,7 @@ function setupChat(root) {
     return replies.length ? replies[replies.length - 1].textContent : "";
   };
   const refreshActions = () => {
-    // Only the last reply may be regenerated: re-render the last turn's actions by reloading it is overkill, so
-    // hide regenerate buttons that are no longer on the last turn.
+    // Only the last reply may be regenerated: hide the regenerate buttons of turns that are no longer last.
     const all = messages.querySelectorAll(".msg");
     all.forEach((message, index) => {
       const button = message.querySelector('[data-action="regenerate"]');
@@ -233,6 +232,61 @@ function setupChat(root) {
   messages.lastElementChild && messages.lastElementChild.scrollIntoView({ block: "end" });
 }
 
+// Side by side: one composer, one request, a reply streaming into each column.
+function setupComparison(root) {
+  const group = root.dataset.group;
+  const composer = document.getElementById("compare-composer");
+  const textarea = composer.querySelector("textarea");
+  const errorBox = document.getElementById("chat-error");
+  const columns = [...root.querySelectorAll("section.column")];
+  composer.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = textarea.value.trim();
+    if (!text) return;
+    textarea.value = "";
+    setBusy(composer, true);
+    errorBox.hidden = true;
+    const users = [], bubbles = [];
+    for (const column of columns) {
+      const list = column.querySelector(".messages");
+      const user = document.createElement("article");
+      user.className = "msg user";
+      const body = document.createElement("div");
+      body.className = "msg-body";
+      body.textContent = text;
+      user.appendChild(body);
+      list.appendChild(user);
+      users.push(user);
+      bubbles.push(draftBubble(list, column.querySelector(".column-head").firstChild.textContent.trim()));
+    }
+    try {
+      const response = await post(`/compare/${group}/send`, { text });
+      await readEvents(response, (name, data) => {
+        const index = data.column;
+        const bubble = bubbles[index];
+        if (name === "draft") {
+          bubble.body.textContent = data.text;
+        } else if (name === "done") {
+          bubble.article.replaceWith(fragment(data.html));
+          if (data.user_html) users[index].replaceWith(fragment(data.user_html));
+          applyPromptToggle();
+        } else if (name === "error") {
+          bubble.article.remove();
+          users[index].remove();
+          showError(errorBox, `${columns[index].querySelector(".column-head").textContent.trim()}: ${data.error}`);
+        }
+      });
+    } catch (error) {
+      for (const bubble of bubbles) bubble.article.remove();
+      showError(errorBox, error.message);
+    }
+    setBusy(composer, false);
+  });
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); composer.requestSubmit(); }
+  });
+}
+
 function editInPlace(message, save) {
   const body = message.querySelector(".msg-body");
   if (message.querySelector("textarea.editor")) return;
@@ -294,6 +348,8 @@ function setupConfirmForms() {
 document.addEventListener("DOMContentLoaded", () => {
   const chat = document.getElementById("chat");
   if (chat) setupChat(chat);
+  const comparison = document.getElementById("comparison");
+  if (comparison) setupComparison(comparison);
   const toggle = document.getElementById("show-prompts");
   if (toggle) toggle.addEventListener("change", applyPromptToggle);
   applyPromptToggle();

@@ -1,0 +1,236 @@
+"""The chat playground over HTTP, on a tiny local model: streaming, swipes, edits, errors, security."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from characterlab.models._engine import LocalEngine
+from characterlab.web._lab import Lab
+from tests.web.conftest import csrf
+
+HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)> [x](javascript:alert(3))"
+
+
+def _lab(app: FastAPI) -> Lab:
+    lab = app.state.lab
+    assert isinstance(lab, Lab)
+    return lab
+
+
+def _events(text: str) -> list[tuple[str, dict[str, Any]]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+def _new_chat(client: TestClient, model: str, character_id: str = "", max_tokens: int = 8) -> str:
+    response = client.post(
+        "/chats",
+        data={"model": model, "character_id": character_id, "max_tokens": str(max_tokens), "temperature": "0"},
+        headers=csrf(client),
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return str(response.headers["location"]).rsplit("/", 1)[1]
+
+
+# Short enough for a tiny model's 512-token context.
+BO = """schema: characterlab/character@1
+name: Bo
+summary: A lighthouse keeper who talks about the sea.
+greeting: Ahoy, {{user}}!
+alternate_greetings: [Welcome to the lighthouse.]
+"""
+
+
+@pytest.fixture
+def bo(app: FastAPI) -> str:
+    return _lab(app).store.save_character("Bo", BO, origin="created").id
+
+
+def test_a_chat_opens_with_the_greeting_and_streams_a_reply(
+    client: TestClient, app: FastAPI, tiny_llama: Path, bo: str
+) -> None:
+    chat_id = _new_chat(client, f"characterlab/{tiny_llama}", bo)
+    store = _lab(app).store
+    [opening] = store.chat(chat_id).messages
+    assert opening.role == "assistant" and opening.meta["greeting"]
+    assert opening.swipes == ["Ahoy, User!", "Welcome to the lighthouse."] and opening.chosen == 0
+    response = client.post(f"/chats/{chat_id}/send", json={"text": "Hello there!"}, headers=csrf(client))
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = _events(response.text)
+    names = [name for name, _ in events]
+    assert names[-1] == "done" and "draft" in names
+    drafts = [data["text"] for name, data in events if name == "draft"]
+    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(drafts))
+    chat = store.chat(chat_id)
+    assert [m.role for m in chat.messages] == ["assistant", "user", "assistant"]
+    reply = chat.messages[2]
+    assert reply.content == drafts[-1]
+    assert reply.prompt is not None and reply.prompt[0]["role"] == "system" and "Bo" in reply.prompt[0]["content"]
+    assert reply.prompt[-1] == {"role": "user", "content": "Hello there!"}
+    assert reply.meta["rendered"].endswith(reply.meta["rendered"][-20:])  # the exact text a local model read
+    done = events[-1][1]
+    assert 'data-position="2"' in done["html"] and 'data-position="1"' in done["user_html"]
+
+
+def test_regenerate_keeps_every_reply_and_swipes_between_them(
+    client: TestClient, app: FastAPI, tiny_llama: Path
+) -> None:
+    chat_id = _new_chat(client, f"characterlab/{tiny_llama}")
+    client.post(f"/chats/{chat_id}/settings", json={"temperature": 1.0, "max_tokens": 6}, headers=csrf(client))
+    client.post(f"/chats/{chat_id}/send", json={"text": "Hi"}, headers=csrf(client))
+    again = client.post(f"/chats/{chat_id}/regenerate", json={"position": 1}, headers=csrf(client))
+    assert _events(again.text)[-1][0] == "done"
+    reply = _lab(app).store.chat(chat_id).messages[1]
+    assert len(reply.swipes) == 2 and reply.chosen == 1
+    shown = client.post(f"/chats/{chat_id}/messages/1/swipe", json={"index": 0}, headers=csrf(client))
+    assert shown.status_code == 200 and "1/2" in shown.text
+    assert client.post(f"/chats/{chat_id}/regenerate", json={"position": 0}, headers=csrf(client)).status_code == 409
+
+
+def test_edit_delete_and_reply_to_the_conversation_as_it_stands(
+    client: TestClient, app: FastAPI, tiny_llama: Path
+) -> None:
+    chat_id = _new_chat(client, f"characterlab/{tiny_llama}")
+    client.post(f"/chats/{chat_id}/send", json={"text": "First"}, headers=csrf(client))
+    edited = client.post(f"/chats/{chat_id}/messages/0/edit", json={"content": "Changed"}, headers=csrf(client))
+    assert edited.status_code == 200 and "Changed" in edited.text
+    assert client.post(f"/chats/{chat_id}/messages/1/delete", headers=csrf(client)).json() == {"turns": 1}
+    assert [m.content for m in _lab(app).store.chat(chat_id).messages] == ["Changed"]
+    events = _events(client.post(f"/chats/{chat_id}/reply", headers=csrf(client)).text)
+    assert events[-1][0] == "done"
+    assert len(_lab(app).store.chat(chat_id).messages) == 2
+    assert client.post(f"/chats/{chat_id}/messages/9/delete", headers=csrf(client)).status_code == 404
+
+
+def test_a_model_error_mid_stream_keeps_the_conversation_as_it_was(
+    client: TestClient, app: FastAPI, tiny_llama: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chat_id = _new_chat(client, f"characterlab/{tiny_llama}", max_tokens=12)
+    client.post(f"/chats/{chat_id}/send", json={"text": "Before"}, headers=csrf(client))
+    before = _lab(app).store.chat(chat_id).messages
+    real = LocalEngine._choose_tokens
+    steps = [0]
+
+    def failing(self: LocalEngine, *args: Any, **kwargs: Any) -> None:
+        steps[0] += 1
+        if steps[0] > 3:  # a few tokens have streamed by then
+            raise RuntimeError("the GPU fell over")
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(LocalEngine, "_choose_tokens", failing)
+    events = _events(client.post(f"/chats/{chat_id}/send", json={"text": "Doomed"}, headers=csrf(client)).text)
+    assert [name for name, _ in events][-1] == "error"
+    assert "draft" in [name for name, _ in events]
+    error = events[-1][1]
+    assert "the GPU fell over" in error["error"] and error["text"] == "Doomed"
+    assert _lab(app).store.chat(chat_id).messages == before
+
+
+def test_a_model_that_cannot_load_is_an_error_in_the_chat(client: TestClient, app: FastAPI, tmp_path: Path) -> None:
+    chat_id = _new_chat(client, f"characterlab/{tmp_path / 'no-such-model'}")
+    events = _events(client.post(f"/chats/{chat_id}/send", json={"text": "Hello?"}, headers=csrf(client)).text)
+    assert events[-1][0] == "error" and "no-such-model" in events[-1][1]["error"]
+    assert _lab(app).store.chat(chat_id).messages == []
+
+
+def test_text_is_escaped_in_the_chat_page(client: TestClient, app: FastAPI) -> None:
+    store = _lab(app).store
+    chat = store.create_chat(model="characterlab/default", title=HOSTILE)
+    store.add_message(chat.id, "user", HOSTILE, speaker=HOSTILE)
+    store.add_message(chat.id, "assistant", HOSTILE, speaker="x", prompt=[{"role": "user", "content": HOSTILE}])
+    html = client.get(f"/chats/{chat.id}").text
+    assert "<script>alert(1)" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_settings_are_checked_field_by_field(client: TestClient, app: FastAPI) -> None:
+    chat = _lab(app).store.create_chat(model="characterlab/default")
+    bad = client.post(f"/chats/{chat.id}/settings", json={"temperature": 5, "max_tokens": 0}, headers=csrf(client))
+    assert bad.status_code == 422
+    assert "temperature" in bad.json()["error"] and "max_tokens" in bad.json()["error"]
+    too_long = client.post(f"/chats/{chat.id}/send", json={"text": "x" * 20_001}, headers=csrf(client))
+    assert too_long.status_code == 422 and "text" in too_long.json()["error"]
+
+
+def test_changes_need_the_csrf_token_and_our_origin(client: TestClient, app: FastAPI) -> None:
+    chat = _lab(app).store.create_chat(model="characterlab/default")
+    assert client.post(f"/chats/{chat.id}/delete").status_code == 403
+    assert client.post(f"/chats/{chat.id}/delete", headers={"X-CSRF-Token": "forged"}).status_code == 403
+    foreign = {**csrf(client), "Origin": "http://evil.example"}
+    assert client.post(f"/chats/{chat.id}/delete", headers=foreign).status_code == 403
+    assert client.post(f"/chats/{chat.id}/delete", headers=csrf(client), follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize("chat_id", ["..%2F..%2Fetc%2Fpasswd", "nope", "a" * 80])
+def test_unknown_or_malformed_ids_are_not_found(client: TestClient, chat_id: str) -> None:
+    assert client.get(f"/chats/{chat_id}").status_code == 404
+
+
+def test_pages_refuse_other_host_names(app: FastAPI) -> None:
+    # A page elsewhere that resolves its own name to 127.0.0.1 (DNS rebinding) gets nothing.
+    rebound = TestClient(app, base_url="http://attacker.example:8765")
+    assert rebound.get("/").status_code == 400
+
+
+def test_an_access_token_guards_every_page(tmp_path: Path) -> None:
+    from characterlab.errors import CharacterlabError
+    from characterlab.store import Store
+    from characterlab.web import LabSettings, create_app
+
+    store = Store(f"sqlite:///{tmp_path / 'lab.db'}")
+    with pytest.raises(CharacterlabError, match="access token"):
+        LabSettings(store=store, host="0.0.0.0")
+    settings = LabSettings(store=store, host="0.0.0.0", token="s3cret-token", allowed_hosts=["lab.example"])
+    client = TestClient(create_app(settings), base_url="http://lab.example")
+    assert client.get("/").status_code == 401
+    entered = client.get("/chats?token=s3cret-token", follow_redirects=False)
+    assert entered.status_code == 303 and entered.headers["location"] == "/chats"
+    assert client.get("/chats").status_code == 200  # the cookie carries it from now on
+    assert (
+        TestClient(create_app(settings), base_url="http://lab.example")
+        .get("/", headers={"Authorization": "Bearer s3cret-token"})
+        .status_code
+        == 200
+    )
+
+
+def test_side_by_side_sends_each_turn_to_both_columns(
+    client: TestClient, app: FastAPI, tiny_llama: Path, bo: str
+) -> None:
+    model = f"characterlab/{tiny_llama}"
+    started = client.post(
+        "/compare",
+        data={
+            "left_model": model,
+            "right_model": model,
+            "left_character": bo,
+            "right_character": "",
+            "max_tokens": "6",
+        },
+        headers=csrf(client),
+        follow_redirects=False,
+    )
+    assert started.status_code == 303
+    group = str(started.headers["location"]).rsplit("/", 1)[1]
+    page = client.get(f"/compare/{group}")
+    assert page.status_code == 200 and page.text.count('class="conversation column"') == 2
+    events = _events(client.post(f"/compare/{group}/send", json={"text": "Same words"}, headers=csrf(client)).text)
+    assert sorted(data["column"] for name, data in events if name == "done") == [0, 1]
+    left, right = _lab(app).store.chats(group_id=group)
+    assert [m.role for m in _lab(app).store.chat(left.id).messages] == ["assistant", "user", "assistant"]  # greeting
+    assert [m.content for m in _lab(app).store.chat(right.id).messages] == [
+        "Same words",
+        _lab(app).store.chat(right.id).messages[1].content,
+    ]
+    assert client.get("/compare/nope").status_code == 404
