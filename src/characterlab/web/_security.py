@@ -100,7 +100,8 @@ def security_middleware(
         response = await call_next(request)
         response.headers.setdefault("Content-Security-Policy", LAB_POLICY)
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        # Same-origin: with no-referrer, Chrome sends "Origin: null" on form posts, which the CSRF check refuses.
+        response.headers["Referrer-Policy"] = "same-origin"
         response.headers["X-Frame-Options"] = "DENY"
         new = getattr(request.state, "new_csrf", None)
         if new is not None and CSRF_COOKIE not in request.cookies:
