@@ -30,6 +30,7 @@ __all__ = [
     "SCORE_COLUMNS",
     "SCORE_METADATA_COLUMNS",
     "LogSource",
+    "log_files",
     "read_logs",
     "runs_table",
     "score_metadata_table",
@@ -89,7 +90,7 @@ def read_logs(logs: LogSource | Iterable[LogSource]) -> list[EvalLog]:
             continue
         path = Path(source)
         if path.is_dir():
-            files = _log_files(path)
+            files = log_files(path)
             if not files:
                 raise CharacterlabError(f"{path}: no Inspect logs (*.eval or *.json) in this folder")
             read.extend(_read_one(file) for file in files)
@@ -360,7 +361,8 @@ def _path_of(uri: str) -> str:
     return unquote(urlparse(uri).path)
 
 
-def _log_files(folder: Path) -> list[Path]:
+def log_files(folder: Path) -> list[Path]:
+    """The Inspect log files (``.eval`` and ``.json``) in ``folder`` and its subfolders, oldest first, as paths."""
     infos = list_eval_logs(str(folder), recursive=True, descending=False)
     return [Path(_path_of(info.name)) if info.name.startswith("file://") else Path(info.name) for info in infos]
 

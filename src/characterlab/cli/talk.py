@@ -18,12 +18,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 import yaml
 from rich.markup import escape
-from rich.text import Text
 
 from characterlab.characters import Character
 from characterlab.cli._console import console, err_console
 from characterlab.cli.character import load_any
-from characterlab.errors import CharacterlabError
 from characterlab.stage import FrameMessage, StageContext
 
 if TYPE_CHECKING:
@@ -75,8 +73,9 @@ def talk(
     ] = None,
 ) -> None:
     """Talk to a character played by a model: each --say is one turn; without --say, read lines until EOF."""
-    from inspect_ai._util.error import PrerequisiteError  # private, but the error Inspect raises for setup problems
     from inspect_ai.model import GenerateConfig
+
+    from characterlab.dialogue import stage_model
 
     character = load_any(character_file)
     config = GenerateConfig(
@@ -87,17 +86,7 @@ def talk(
         max_retries=_MAX_RETRIES,
         timeout=_TIMEOUT_S,
     )
-    from characterlab.dialogue import stage_model
-
-    try:
-        chosen, staged_model = stage_model(model, frame.value, _parse_model_args(model_arg or []), config)
-    except PrerequisiteError as error:
-        # Inspect's own "missing package or API key" error: a user's setup problem, shown without a traceback.
-        message = error.message if isinstance(error.message, str) else str(error.message)
-        raise CharacterlabError(f"cannot use {model}: {Text.from_markup(message).plain.strip()}") from error
-    except ValueError as error:
-        # get_model's "Model API x not recognized" / "should be in the format of <api_name>/<model_name>".
-        raise CharacterlabError(f"cannot use {model}: {error}") from error
+    chosen, staged_model = stage_model(model, frame.value, _parse_model_args(model_arg or []), config)
     asyncio.run(_converse(character, staged_model, chosen, user, say))
 
 

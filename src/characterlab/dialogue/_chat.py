@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from inspect_ai.model import ChatMessage, ChatMessageUser, GenerateConfig, Model, get_model
+from rich.text import Text
 
 from characterlab.characters import Character
+from characterlab.errors import CharacterlabError
 from characterlab.models import chat_messages, local_model_api
 from characterlab.stage import StageContext, render_chat_frame, render_transcript_frame
 
@@ -55,9 +57,28 @@ def stage_model(
     loaded weights with the same model in its own frame.
 
     Raises:
-        PrerequisiteError: Inspect's error for a missing package or API key.
-        ValueError: Inspect does not know the model name.
+        CharacterlabError: the model cannot be used: a package or API key is missing, or Inspect does not know
+            the name.
     """
+    from inspect_ai._util.error import PrerequisiteError  # private, but the error Inspect raises for setup problems
+
+    try:
+        return _stage_model(name, frame, model_args, config)
+    except PrerequisiteError as error:
+        # Inspect's own "missing package or API key" error: a user's setup problem, shown without a traceback.
+        message = error.message if isinstance(error.message, str) else str(error.message)
+        raise CharacterlabError(f"cannot use {name}: {Text.from_markup(message).plain.strip()}") from error
+    except ValueError as error:
+        # get_model's "Model API x not recognized" / "should be in the format of <api_name>/<model_name>".
+        raise CharacterlabError(f"cannot use {name}: {error}") from error
+
+
+def _stage_model(
+    name: str,
+    frame: Literal["auto", "chat", "transcript"],
+    model_args: Mapping[str, Any] | None,
+    config: GenerateConfig | None,
+) -> tuple[ChatFrame, Model]:
     from characterlab.models import LocalModelAPI
 
     args = dict(model_args or {})

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 import characterlab
+from characterlab._file_problems import read_utf8
 from characterlab.characters import (
     CHARACTER_SUFFIX,
     Character,
@@ -145,7 +146,7 @@ async def import_file(request: Request, lab: LabDep) -> Response:
             character = parse_card(data, source=filename)
             origin = f"card: {filename}"
         else:
-            character = parse_character(_utf8(data, filename), source=filename)
+            character = parse_character(read_utf8(data, filename, error=CharacterFileError), source=filename)
             origin = f"file: {filename}"
     except (CardError, CharacterFileError) as error:
         return _list_page(request, lab, status_code=400, import_error=str(error))
@@ -338,15 +339,6 @@ def _download(body: str | bytes, record: CharacterRecord, suffix: str, media_typ
 def _lines(text: str) -> str:
     """Browsers send a textarea's line breaks as CRLF; the files use LF."""
     return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _utf8(data: bytes, filename: str) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise CharacterFileError.single(
-            filename, f"expected UTF-8 text ({error.reason} at byte {error.start})"
-        ) from None
 
 
 def _size(count: int) -> str:

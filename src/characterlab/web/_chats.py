@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from characterlab.dialogue import greeting
 from characterlab.stage import StageContext
-from characterlab.store import ChatRecord, MessageRecord, NotFoundError
+from characterlab.store import ChatRecord, MessageRecord
 from characterlab.web._events import SSE_HEADERS, sse
 from characterlab.web._lab import Lab, lab_of
 from characterlab.web._pages import environment, page
@@ -123,7 +123,7 @@ def new_chat(
 @router.get("/chats/{chat_id}", response_class=HTMLResponse)
 def chat_page(request: Request, chat_id: str, lab: LabDep) -> HTMLResponse:
     """The playground for one chat."""
-    chat = _chat(lab, chat_id)
+    chat = lab.store.chat(chat_id)
     character = lab.character(chat.character_id)[0] if chat.character_id else None
     return page(
         request,
@@ -138,7 +138,7 @@ def chat_page(request: Request, chat_id: str, lab: LabDep) -> HTMLResponse:
 @router.post("/chats/{chat_id}/send")
 async def send(chat_id: str, body: SendBody, lab: LabDep) -> StreamingResponse:
     """Add the user's turn and stream the reply."""
-    chat = _chat(lab, chat_id)
+    chat = lab.store.chat(chat_id)
     if chat.messages and chat.messages[-1].role == "user":
         raise HTTPException(409, "the last turn is already yours: ask for a reply, or edit it")
     name = str(chat_settings(chat)["user_name"])
@@ -149,14 +149,14 @@ async def send(chat_id: str, body: SendBody, lab: LabDep) -> StreamingResponse:
 @router.post("/chats/{chat_id}/reply")
 async def reply(chat_id: str, lab: LabDep) -> StreamingResponse:
     """Stream a reply to the conversation as it stands (after an edit or a deletion)."""
-    chat = _chat(lab, chat_id)
+    chat = lab.store.chat(chat_id)
     return _stream(lab, ReplyJob(chat_id, len(chat.messages), "new"))
 
 
 @router.post("/chats/{chat_id}/regenerate")
 async def regenerate(chat_id: str, body: RegenerateBody, lab: LabDep) -> StreamingResponse:
     """Write another reply for the last turn, kept beside the earlier ones."""
-    chat = _chat(lab, chat_id)
+    chat = lab.store.chat(chat_id)
     if body.position != len(chat.messages) - 1 or chat.messages[body.position].role != "assistant":
         raise HTTPException(409, "only the last reply can be written again")
     return _stream(lab, ReplyJob(chat_id, body.position, "swipe"))
@@ -165,19 +165,14 @@ async def regenerate(chat_id: str, body: RegenerateBody, lab: LabDep) -> Streami
 @router.post("/chats/{chat_id}/messages/{position}/edit", response_class=HTMLResponse)
 def edit(chat_id: str, position: int, body: EditBody, lab: LabDep) -> HTMLResponse:
     """Replace a turn's text; returns the turn's new HTML."""
-    _chat(lab, chat_id)
-    try:
-        lab.store.edit_message(chat_id, position, body.content)
-    except NotFoundError as error:
-        raise HTTPException(404, str(error)) from error
-    chat = lab.store.chat(chat_id)
-    return HTMLResponse(render_message(chat.messages[position], chat))
+    lab.store.edit_message(chat_id, position, body.content)
+    return _turn_html(lab, chat_id, position)
 
 
 @router.post("/chats/{chat_id}/messages/{position}/delete")
 def delete(chat_id: str, position: int, lab: LabDep) -> dict[str, int]:
     """Delete a turn and every turn after it."""
-    chat = _chat(lab, chat_id)
+    chat = lab.store.chat(chat_id)
     if not 0 <= position < len(chat.messages):
         raise HTTPException(404, f"chat {chat_id} has no turn {position}")
     lab.store.truncate(chat_id, position)
@@ -187,19 +182,13 @@ def delete(chat_id: str, position: int, lab: LabDep) -> dict[str, int]:
 @router.post("/chats/{chat_id}/messages/{position}/swipe", response_class=HTMLResponse)
 def swipe(chat_id: str, position: int, body: SwipeBody, lab: LabDep) -> HTMLResponse:
     """Show another of a turn's replies; returns the turn's new HTML."""
-    _chat(lab, chat_id)
-    try:
-        lab.store.choose_swipe(chat_id, position, body.index)
-    except NotFoundError as error:
-        raise HTTPException(404, str(error)) from error
-    chat = lab.store.chat(chat_id)
-    return HTMLResponse(render_message(chat.messages[position], chat))
+    lab.store.choose_swipe(chat_id, position, body.index)
+    return _turn_html(lab, chat_id, position)
 
 
 @router.post("/chats/{chat_id}/settings")
 def update_settings(chat_id: str, body: SettingsBody, lab: LabDep) -> dict[str, Any]:
     """Change the chat's temperature, reply length and user name for the replies to come."""
-    _chat(lab, chat_id)
     lab.store.update_chat(chat_id, settings=body.model_dump())
     return chat_settings(lab.store.chat(chat_id))
 
@@ -207,16 +196,13 @@ def update_settings(chat_id: str, body: SettingsBody, lab: LabDep) -> dict[str, 
 @router.post("/chats/{chat_id}/delete")
 def delete_chat(chat_id: str, lab: LabDep) -> RedirectResponse:
     """Delete the chat."""
-    _chat(lab, chat_id)
     lab.store.delete_chat(chat_id)
     return RedirectResponse("/chats", status_code=303)
 
 
-def _chat(lab: Lab, chat_id: str) -> ChatRecord:
-    try:
-        return lab.store.chat(chat_id)
-    except NotFoundError as error:
-        raise HTTPException(404, str(error)) from error
+def _turn_html(lab: Lab, chat_id: str, position: int) -> HTMLResponse:
+    chat = lab.store.chat(chat_id)
+    return HTMLResponse(render_message(chat.messages[position], chat))
 
 
 def _stream(lab: Lab, job: ReplyJob) -> StreamingResponse:

@@ -10,10 +10,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 
-from characterlab.store import ChatRecord, MessageRecord, new_id
+from characterlab.store import ChatRecord, MessageRecord, NotFoundError, new_id
 from characterlab.web._chats import SendBody, render_message, start_chat
 from characterlab.web._events import SSE_HEADERS, sse
 from characterlab.web._lab import Lab, lab_of
@@ -110,5 +110,5 @@ async def _merged(lab: Lab, jobs: list[ReplyJob]) -> AsyncIterator[str]:
 def _group(lab: Lab, group_id: str) -> list[ChatRecord]:
     chats = [lab.store.chat(chat.id) for chat in lab.store.chats(group_id=group_id)]
     if not chats:
-        raise HTTPException(404, f"no comparison with id {group_id[:80]!r}")
+        raise NotFoundError(f"no comparison with id {group_id[:80]!r}")
     return chats

@@ -51,13 +51,6 @@ class ModelPool:
 
 
 def _stage(name: str, frame: FrameChoice) -> tuple[ChatFrame, Model]:
-    from inspect_ai._util.error import PrerequisiteError  # private, but the error Inspect raises for setup problems
-
     if not name or "/" not in name:
         raise CharacterlabError(f"a model is named provider/model (e.g. characterlab/default), not {name!r}")
-    try:
-        return stage_model(name, frame)
-    except PrerequisiteError as error:
-        raise CharacterlabError(f"cannot use {name}: {error.message}") from error
-    except ValueError as error:
-        raise CharacterlabError(f"cannot use {name}: {error}") from error
+    return stage_model(name, frame)

@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
@@ -43,13 +41,6 @@ class RunsScan:
     """The run folders that exist."""
     missing: list[Path] = field(default_factory=list)
     """The run folders that do not exist (yet)."""
-
-
-def _local_path(location: str) -> Path:
-    """A log's location (Inspect names local files with ``file://`` URLs) as a path."""
-    if location.startswith("file://"):
-        return Path(url2pathname(unquote(urlsplit(location).path)))
-    return Path(location)
 
 
 def _find_report(log_folder: Path, root: Path, cache: dict[tuple[Path, Path], Path | None]) -> Path | None:
@@ -90,7 +81,9 @@ def scan_runs(lab: Lab) -> RunsScan:
         lab: The lab whose ``settings.runs`` are scanned.
     """
     # Inspect is slow to import; the lab's other pages should not wait for it.
-    from inspect_ai.log import list_eval_logs, read_eval_log
+    from inspect_ai.log import read_eval_log
+
+    from characterlab.analysis import log_files
 
     scan = RunsScan()
     found: set[str] = set()
@@ -102,15 +95,14 @@ def scan_runs(lab: Lab) -> RunsScan:
             continue
         scan.folders.append(root)
         try:
-            infos = list_eval_logs(str(root))
+            paths = log_files(root)
         except Exception as error:
             # One unlistable folder (permissions, a broken link) must not hide the others' runs.
             scan.unreadable.append((str(root), f"{type(error).__name__}: {error}"))
             continue
-        for info in infos:
-            path = _local_path(info.name)
+        for path in paths:
             try:
-                header = read_eval_log(info, header_only=True)
+                header = read_eval_log(str(path), header_only=True)
             except Exception as error:
                 # A half-written or foreign file is listed as unreadable rather than breaking the page.
                 scan.unreadable.append((str(path), f"{type(error).__name__}: {error}"))

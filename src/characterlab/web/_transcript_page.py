@@ -131,10 +131,9 @@ def transcript_document(chat: ChatRecord, character: Character | None) -> dict[s
     user = str(settings.get("user_name") or "User")
     shared_character: dict[str, str] | None = None
     if character is not None:
-        name = character.nickname or character.name
         # Macros are filled in as a reader would see them in the chat, not as the file stores them.
         shared_character = {
-            field: substitute_macros(text, char=name, user=user).strip()
+            field: substitute_macros(text, char=character.display_name, user=user).strip()
             for field, text in (
                 ("name", character.name),
                 ("summary", character.summary),
