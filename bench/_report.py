@@ -18,14 +18,16 @@ class Ratio:
     baseline: float
     unit: str
     target: float
-    direction: Literal["at_least", "at_most"]
+    direction: Literal["at_least", "at_most", "added_at_most"]
     """``at_least``: ours/baseline must reach the target (a speed-up); ``at_most``: ours/baseline - 1 must stay
-    under it (an overhead)."""
+    under it (an overhead); ``added_at_most``: ours - baseline must stay under it (an added cost, in ``unit``)."""
     detail: str = ""
 
     @property
     def value(self) -> float:
-        """The speed-up (``ours / baseline``) or the overhead (``ours / baseline - 1``)."""
+        """The speed-up (``ours / baseline``), the overhead (``ours / baseline - 1``) or the added cost."""
+        if self.direction == "added_at_most":
+            return self.ours - self.baseline
         ratio = self.ours / self.baseline
         return ratio if self.direction == "at_least" else ratio - 1.0
 
@@ -38,6 +40,8 @@ class Ratio:
         """One human-readable line."""
         if self.direction == "at_least":
             shown = f"{self.value:.2f}x (target >= {self.target:g}x)"
+        elif self.direction == "added_at_most":
+            shown = f"{self.value:+.1f} {self.unit} added, {self.ours / self.baseline:.2f}x (target <= {self.target:g})"
         else:
             shown = f"{self.value:+.1%} overhead (target <= {self.target:.0%})"
         verdict = "MET" if self.met else "NOT MET"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import activations, dialogue, generation, option_scoring, persona_statements, report_build
+from bench import activations, dialogue, generation, option_scoring, persona_statements, report_build, web_ttft
 from bench._report import Ratio
 from characterlab.models import build_tiny_model
 
@@ -68,3 +68,10 @@ def test_report_build_bench(tmp_path: Path) -> None:
     _finite(ratios)
     assert (tmp_path / "trait_expression-0.eval").exists()
     assert "log reused" in report_build.run(samples=60, log_dir=tmp_path)[0].detail  # a kept log is not rewritten
+
+
+def test_web_ttft_bench_times_both_sides(tiny: str) -> None:
+    ratios = web_ttft.run(f"characterlab/{tiny}", count=3, rounds=1)
+    _finite(ratios)
+    assert ratios[0].unit == "ms" and ratios[0].direction == "added_at_most"
+    assert "3 replies a side" in ratios[0].detail

@@ -361,3 +361,14 @@ def test_a_speaker_can_be_any_object_with_a_name_a_frame_and_a_reply() -> None:
 
     conversation = talk([script("A"), Echo()], turns=2)
     assert conversation.turns[1].text == f"{OPENER}\n\nA1".upper()
+
+
+def test_a_conversation_goes_on_from_earlier_turns() -> None:
+    first = [ScriptSpeaker("A", ["a1", "a2", "a3"]), ScriptSpeaker("B", ["b1", "b2", "b3"])]
+    whole = asyncio.run(run(Conversation(first, "Hi", StopRule(max_turns=4, repeat_similarity=None))))
+    again = [ScriptSpeaker("A", ["a2", "a3"]), ScriptSpeaker("B", ["b2", "b3"])]
+    resumed = Conversation(again, "Hi", StopRule(max_turns=4, repeat_similarity=None), turns=whole[:2])
+    assert not resumed.finished and resumed.next_speaker.name == "A"
+    assert [turn.text for turn in asyncio.run(run(resumed))] == [turn.text for turn in whole]
+    with pytest.raises(CharacterlabError, match="expected A's"):
+        Conversation(again, "Hi", turns=[whole[1]])

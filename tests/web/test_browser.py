@@ -212,3 +212,19 @@ def test_an_upload_that_is_too_large_is_refused_clearly(
     assert "accepts files up to 64.0 KiB" in text, text[:500]
     assert len(store.characters()) == before
     _shot(page, "upload-too-large")
+
+
+def test_watch_two_models_talk(page: object, server: tuple[str, Store], tiny_llama: Path) -> None:
+    base, _ = server
+    model = f"characterlab/{tiny_llama}"
+    page.goto(f"{base}/dialogues")  # type: ignore[attr-defined]
+    page.fill("input[name=first_model]", model)  # type: ignore[attr-defined]
+    page.fill("input[name=second_model]", model)  # type: ignore[attr-defined]
+    page.fill("input[name=max_turns]", "4")  # type: ignore[attr-defined]
+    page.fill("input[name=max_tokens]", "6")  # type: ignore[attr-defined]
+    page.click("#new-dialogue button[type=submit]")  # type: ignore[attr-defined]
+    page.click("#run-dialogue")  # type: ignore[attr-defined]
+    page.wait_for_selector("#dialogue-status >> text=Finished")  # type: ignore[attr-defined]
+    assert page.locator("#messages .msg").count() == 4  # type: ignore[attr-defined]
+    assert page.locator("#metrics table tbody tr").count() == 4  # type: ignore[attr-defined]
+    _shot(page, "dialogue")

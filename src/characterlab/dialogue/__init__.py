@@ -5,7 +5,14 @@ conversation per sample as an Inspect task (``characterlab run dialogue`` or ``i
 and reads its participants from a ``characterlab/dialogue@1`` config.
 """
 
-from characterlab.dialogue._chat import CharacterReply, ChatFrame, character_reply, greeting, stage_model
+from characterlab.dialogue._chat import (
+    CharacterReply,
+    ChatFrame,
+    character_reply,
+    greeting,
+    inspect_model,
+    stage_model,
+)
 from characterlab.dialogue._conversation import (
     STOP_REASONS,
     Conversation,
@@ -53,6 +60,7 @@ __all__ = [
     "dialogue",
     "dialogue_summary",
     "greeting",
+    "inspect_model",
     "load_dialogue_config",
     "prepare_participant",
     "read_script",

@@ -9,8 +9,9 @@ whole reply, so its one "draft" is the reply itself.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -60,10 +61,28 @@ def stage_model(
         CharacterlabError: the model cannot be used: a package or API key is missing, or Inspect does not know
             the name.
     """
+    with _model_errors(name):
+        return _stage_model(name, frame, model_args, config)
+
+
+def inspect_model(
+    name: str, model_args: Mapping[str, Any] | None = None, config: GenerateConfig | None = None
+) -> Model:
+    """Inspect's ``get_model`` (memoized), in the model's own frame, with setup problems as our errors.
+
+    Raises:
+        CharacterlabError: the model cannot be used (see :func:`stage_model`).
+    """
+    with _model_errors(name):
+        return get_model(name, config=config or GenerateConfig(), **dict(model_args or {}))
+
+
+@contextlib.contextmanager
+def _model_errors(name: str) -> Iterator[None]:
     from inspect_ai._util.error import PrerequisiteError  # private, but the error Inspect raises for setup problems
 
     try:
-        return _stage_model(name, frame, model_args, config)
+        yield
     except PrerequisiteError as error:
         # Inspect's own "missing package or API key" error: a user's setup problem, shown without a traceback.
         message = error.message if isinstance(error.message, str) else str(error.message)

@@ -277,12 +277,16 @@ class Conversation:
         speakers: Two or more, in speaking order; names must be unique.
         opener: The first user message every participant sees.
         stop: When to stop.
+        turns: Turns taken earlier (e.g. stored by the web lab), to go on from; they must follow the speaking
+            order.
 
     Raises:
-        CharacterlabError: fewer than two speakers, or two with the same name.
+        CharacterlabError: fewer than two speakers, two with the same name, or earlier turns out of order.
     """
 
-    def __init__(self, speakers: Sequence[Speaker], opener: str, stop: StopRule | None = None) -> None:
+    def __init__(
+        self, speakers: Sequence[Speaker], opener: str, stop: StopRule | None = None, turns: Sequence[Turn] = ()
+    ) -> None:
         if len(speakers) < 2:
             raise CharacterlabError(f"a conversation needs at least two participants; got {len(speakers)}")
         names = [speaker.name for speaker in speakers]
@@ -292,7 +296,14 @@ class Conversation:
         self.speakers = tuple(speakers)
         self.opener = opener
         self.stop = stop or StopRule()
-        self._turns: list[Turn] = []
+        for index, turn in enumerate(turns):
+            expected = names[index % len(names)]
+            if turn.index != index or turn.speaker != expected:
+                raise CharacterlabError(
+                    f"earlier turn {index} is {turn.speaker}'s (index {turn.index}); "
+                    f"expected {expected}'s, index {index}"
+                )
+        self._turns: list[Turn] = list(turns)
         self._stop_reason: StopReason | None = None
         self._check_stop()
 

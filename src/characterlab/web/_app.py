@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from characterlab import __version__
 from characterlab.errors import CharacterlabError
 from characterlab.store import NotFoundError
-from characterlab.web import _characters, _chats, _compare, _home, _runs, _sharing
+from characterlab.web import _characters, _chats, _compare, _dialogues, _home, _runs, _sharing
 from characterlab.web._lab import Lab
 from characterlab.web._pages import page
 from characterlab.web._security import CsrfError, security_middleware
@@ -32,7 +32,7 @@ def create_app(settings: LabSettings) -> FastAPI:
     app.state.lab = Lab(settings)
     app.middleware("http")(security_middleware(settings))
     app.mount("/static", StaticFiles(packages=[("characterlab.web", "static")]), name="static")
-    for module in (_home, _characters, _chats, _compare, _sharing, _runs):
+    for module in (_home, _characters, _chats, _compare, _dialogues, _sharing, _runs):
         app.include_router(module.router)
 
     @app.exception_handler(CsrfError)

@@ -13,12 +13,13 @@ from typing import Literal
 
 from inspect_ai.model import Model
 
-from characterlab.dialogue import ChatFrame, stage_model
+from characterlab.dialogue import ChatFrame, inspect_model, stage_model
 from characterlab.errors import CharacterlabError
 
 __all__ = ["ModelPool"]
 
-FrameChoice = Literal["auto", "chat", "transcript"]
+FrameChoice = Literal["auto", "chat", "transcript", "own"]
+"""``own``: the model in its provider's own frame, for speakers that send it messages (a dialogue's)."""
 
 
 class ModelPool:
@@ -49,8 +50,18 @@ class ModelPool:
         self._staged[key] = staged
         return staged
 
+    async def plain(self, name: str) -> Model:
+        """The model in its provider's own frame (a base model reads messages as a transcript), loaded once.
+
+        Raises:
+            CharacterlabError: the model cannot be used.
+        """
+        return (await self.get(name, "own"))[1]
+
 
 def _stage(name: str, frame: FrameChoice) -> tuple[ChatFrame, Model]:
     if not name or "/" not in name:
         raise CharacterlabError(f"a model is named provider/model (e.g. characterlab/default), not {name!r}")
+    if frame == "own":
+        return "chat", inspect_model(name)
     return stage_model(name, frame)

@@ -287,6 +287,48 @@ function setupComparison(root) {
   });
 }
 
+// Dialogues: run (or go on with) a model–model conversation and watch each turn arrive.
+function setupDialogue(root) {
+  const button = document.getElementById("run-dialogue");
+  const messages = document.getElementById("messages");
+  const speaking = document.getElementById("speaking");
+  const status = document.getElementById("dialogue-status");
+  const errorBox = document.getElementById("chat-error");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    errorBox.hidden = true;
+    status.textContent = "Running…";
+    let finished = false;
+    try {
+      const response = await post(`/dialogues/${root.dataset.dialogue}/run`);
+      await readEvents(response, (name, data) => {
+        if (name === "speaking") {
+          speaking.querySelector(".speaker").textContent = data.speaker;
+          speaking.hidden = false;
+          speaking.scrollIntoView({ block: "end" });
+        } else if (name === "turn") {
+          speaking.hidden = true;
+          messages.appendChild(fragment(data.html));
+        } else if (name === "finished") {
+          finished = true;
+          status.textContent = `Finished: ${data.reason}.`;
+          document.getElementById("metrics").innerHTML = data.metrics_html;  // server-rendered and escaped
+        } else if (name === "error") {
+          showError(errorBox, data.error);
+        }
+      });
+    } catch (error) {
+      showError(errorBox, error.message);
+    }
+    speaking.hidden = true;
+    if (!finished) {
+      status.textContent = "Stopped; the turns so far are kept.";
+      button.textContent = "Go on";
+      button.disabled = false;
+    }
+  });
+}
+
 function editInPlace(message, save) {
   const body = message.querySelector(".msg-body");
   if (message.querySelector("textarea.editor")) return;
@@ -350,6 +392,8 @@ document.addEventListener("DOMContentLoaded", () => {
   if (chat) setupChat(chat);
   const comparison = document.getElementById("comparison");
   if (comparison) setupComparison(comparison);
+  const dialogue = document.getElementById("dialogue");
+  if (dialogue) setupDialogue(dialogue);
   const toggle = document.getElementById("show-prompts");
   if (toggle) toggle.addEventListener("change", applyPromptToggle);
   applyPromptToggle();
