@@ -60,7 +60,7 @@ class SettingsBody(BaseModel):
 
 def render_message(message: MessageRecord, chat: ChatRecord) -> str:
     """One turn as the chat page shows it (escaped by the template)."""
-    last = message.position == len(chat.messages) - 1 or message.position >= len(chat.messages)
+    last = message.position >= len(chat.messages) - 1
     return environment().get_template("_message.html").render(message=message, chat=chat, last=last)
 
 
@@ -68,11 +68,11 @@ def start_chat(
     lab: Lab, *, model: str, character_id: str | None, group_id: str | None = None, settings: dict[str, Any]
 ) -> ChatRecord:
     """A new chat; a character's greeting is its first turn (its alternate greetings are the turn's swipes)."""
-    title = "the bare model"
+    title, speaker = "the bare model", ""
     opening: list[str] = []
     if character_id:
         record, character = lab.character(character_id)
-        title = record.name
+        title, speaker = record.name, character.display_name  # the speaker's name as the replies will carry it
         user = str(settings.get("user_name", "User"))
         choices = range(len(character.alternate_greetings) + 1)
         opening = [text for n in choices if (text := greeting(character, StageContext(user_name=user, greeting=n)))]
@@ -80,7 +80,6 @@ def start_chat(
         model=model, character_id=character_id or None, title=title, settings=settings, group_id=group_id
     )
     if opening:
-        speaker = title
         lab.store.add_message(chat.id, "assistant", opening[0], speaker=speaker, meta={"greeting": True})
         for alternate in opening[1:]:
             lab.store.add_swipe(chat.id, 0, alternate, meta={"greeting": True})

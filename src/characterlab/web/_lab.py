@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import Request
 
@@ -23,7 +24,7 @@ class Lab:
     pool: ModelPool = field(default_factory=ModelPool)
     running_dialogues: set[str] = field(default_factory=set)
     """Dialogues taking turns now (one run at a time each)."""
-    background: set[asyncio.Task[None]] = field(default_factory=set)
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
     """Work that goes on whether or not a browser watches, kept referenced so the event loop does not drop it."""
 
     @property

@@ -58,6 +58,9 @@ async def reply_events(
     """Stream ``draft`` events as the reply grows, then ``done`` (with the stored turn's HTML) or ``error``."""
     drafts: asyncio.Queue[str | None] = asyncio.Queue()
     task = asyncio.create_task(_write_reply(lab, job, drafts.put_nowait))
+    # Referenced by the lab, so a reply whose browser went away is still finished and stored.
+    lab.background.add(task)
+    task.add_done_callback(lab.background.discard)
     task.add_done_callback(lambda _: drafts.put_nowait(None))
     column = {} if job.column is None else {"column": job.column}
     while True:
