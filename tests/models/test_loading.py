@@ -252,3 +252,32 @@ def test_base_model_continues_text_sensibly(default_model_cache: Path) -> None:
     assert "France" in result.text or "Paris" in result.text
     scores = engine.score_options("The capital of France is", [" Paris", " London"])
     assert scores.best == 0
+
+
+def test_models_load_one_at_a_time_across_threads(tiny_llama: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # transformers' load-time switches are process-wide: two loads at once must never interleave.
+    real = AutoModelForCausalLM.from_pretrained
+    inside: list[int] = []
+    overlapped = threading.Event()
+    entered = threading.Event()
+
+    def watched(*args: object, **kwargs: object) -> object:
+        inside.append(1)
+        if len(inside) > 1:
+            overlapped.set()
+        entered.set()
+        # Give a second loader the chance to come in while this one is inside (it cannot, with the lock).
+        overlapped.wait(timeout=0.5)
+        try:
+            return real(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            inside.pop()
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", watched)
+    threads = [threading.Thread(target=load_model, args=(str(tiny_llama),)) for _ in range(2)]
+    threads[0].start()
+    entered.wait(timeout=5)
+    threads[1].start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not overlapped.is_set()

@@ -28,6 +28,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig, PreTra
 
 from characterlab.errors import ModelLoadError
 from characterlab.models._load_failure import load_failure
+from characterlab.models._load_lock import MODEL_LOAD_LOCK
 
 if TYPE_CHECKING:
     from peft import PeftModel
@@ -171,14 +172,15 @@ def load_model(
     else:
         folder, gguf_file = _locate(name_or_path, gguf_file)
         source = str(Path(folder) / gguf_file) if gguf_file else folder
-    tokenizer = _load_tokenizer(name_or_path, folder, gguf_file)
-    model = _load_weights(name_or_path, folder, gguf_file, torch_dtype, torch_device)
-    adapter_name: str | None = None
-    loaded_model: PreTrainedModel | PeftModel = model
-    if adapter is not None:
-        loaded_model = _apply_adapter(model, Path(adapter))
-        adapter_name = str(adapter)
-    loaded_model.eval()
+    with MODEL_LOAD_LOCK:
+        tokenizer = _load_tokenizer(name_or_path, folder, gguf_file)
+        model = _load_weights(name_or_path, folder, gguf_file, torch_dtype, torch_device)
+        adapter_name: str | None = None
+        loaded_model: PreTrainedModel | PeftModel = model
+        if adapter is not None:
+            loaded_model = _apply_adapter(model, Path(adapter))
+            adapter_name = str(adapter)
+        loaded_model.eval()
     text_config = model.config.get_text_config()
     return LoadedModel(
         model=loaded_model,
@@ -358,10 +360,11 @@ def _convert_default_model(which: DefaultModel, package: str, target: Path) -> N
         try:
             gguf = _gguf_of(which, package, workdir / "gguf")
             folder = workdir / "model"
-            tokenizer = _load_tokenizer(f"characterlab/{which}", str(gguf.parent), gguf.name)
-            model = _load_weights(
-                f"characterlab/{which}", str(gguf.parent), gguf.name, torch.float32, torch.device("cpu")
-            )
+            with MODEL_LOAD_LOCK:
+                tokenizer = _load_tokenizer(f"characterlab/{which}", str(gguf.parent), gguf.name)
+                model = _load_weights(
+                    f"characterlab/{which}", str(gguf.parent), gguf.name, torch.float32, torch.device("cpu")
+                )
             model.save_pretrained(folder)
             tokenizer.save_pretrained(folder)
             del model

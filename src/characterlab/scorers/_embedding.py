@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from characterlab.models._load_failure import load_failure
+from characterlab.models._load_lock import MODEL_LOAD_LOCK
 
 __all__ = ["EmbeddingModel", "embedding_contrast", "load_embedding_model", "mean_pairwise_agreement"]
 
@@ -38,7 +39,8 @@ class EmbeddingModel:
         self.name = str(name_or_path)
         """What was loaded: a folder or a hub id."""
         try:
-            self._model = SentenceTransformer(self.name, device=device)
+            with MODEL_LOAD_LOCK:
+                self._model = SentenceTransformer(self.name, device=device)
         except (OSError, ValueError) as error:
             raise load_failure(
                 "the embedding model",

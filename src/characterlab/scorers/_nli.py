@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from characterlab.errors import ModelLoadError
 from characterlab.models._load_failure import load_failure
+from characterlab.models._load_lock import MODEL_LOAD_LOCK
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -75,14 +76,15 @@ class NLIModel:
         name = str(name_or_path)
         path = Path(name).expanduser()
         source = str(path) if path.exists() else name
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(source)
-        except (OSError, ValueError) as error:
-            raise _load_failure("tokenizer", name, error) from error
-        try:
-            model = AutoModelForSequenceClassification.from_pretrained(source)
-        except (OSError, ValueError) as error:
-            raise _load_failure("model", name, error) from error
+        with MODEL_LOAD_LOCK:
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(source)
+            except (OSError, ValueError) as error:
+                raise _load_failure("tokenizer", name, error) from error
+            try:
+                model = AutoModelForSequenceClassification.from_pretrained(source)
+            except (OSError, ValueError) as error:
+                raise _load_failure("model", name, error) from error
         ids = _label_ids(name, model.config.id2label)
         model.to(device)
         model.eval()
