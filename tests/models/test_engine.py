@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,20 @@ def gpt2(tiny_gpt2: Path) -> LocalEngine:
     return LocalEngine(load_model(str(tiny_gpt2)))
 
 
-@pytest.fixture(params=["llama", "gpt2"])
+@pytest.fixture(scope="module")
+def gemma3(tiny_gemma3: Path) -> LocalEngine:
+    return LocalEngine(load_model(str(tiny_gemma3)))
+
+
+@pytest.fixture(params=["llama", "gpt2", "gemma3"])
 def engine(request: pytest.FixtureRequest) -> LocalEngine:
+    found: LocalEngine = request.getfixturevalue(request.param)
+    return found
+
+
+@pytest.fixture(params=["llama", "gpt2"])
+def full_attention(request: pytest.FixtureRequest) -> LocalEngine:
+    """The engines whose every layer attends to the whole context (no sliding window)."""
     found: LocalEngine = request.getfixturevalue(request.param)
     return found
 
@@ -112,7 +125,8 @@ def test_greedy_batched_equals_unbatched_and_transformers(engine: LocalEngine) -
         assert list(together.token_ids) == expected.tolist()[: len(together.token_ids)]
 
 
-def test_a_shared_opening_is_read_once_with_the_same_results(engine: LocalEngine) -> None:
+def test_a_shared_opening_is_read_once_with_the_same_results(full_attention: LocalEngine) -> None:
+    engine = full_attention
     # A long common opening (as a character's frame is), different endings of different lengths.
     opening = list(_prompt(engine, " ".join(PROMPTS) * 3))
     assert len(opening) >= 64
@@ -322,7 +336,8 @@ def test_the_shared_context_is_read_once(llama: LocalEngine) -> None:
     assert sum(read) < 0.75 * independent
 
 
-def test_scoring_reads_a_shared_opening_once_with_the_same_scores(engine: LocalEngine) -> None:
+def test_scoring_reads_a_shared_opening_once_with_the_same_scores(full_attention: LocalEngine) -> None:
+    engine = full_attention
     # A character's frame asked many questions: the contexts share a long opening.
     opening = " ".join(PROMPTS) * 3
     assert len(_prompt(engine, opening)) >= 64
@@ -346,6 +361,41 @@ def test_scoring_reads_a_shared_opening_once_with_the_same_scores(engine: LocalE
     for (context, options), scored in zip(items, together, strict=True):
         alone = engine.score_options(context, options)
         assert scored.logprobs == pytest.approx(alone.logprobs, abs=1e-4)
+
+
+def _forward_widths(engine: LocalEngine) -> tuple[list[int], Any]:
+    calls: list[int] = []
+    forward = engine.loaded.model.forward
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(int(kwargs["input_ids"].shape[1]))
+        return forward(*args, **kwargs)
+
+    engine.loaded.model.forward = counting  # type: ignore[method-assign]
+    return calls, lambda: delattr(engine.loaded.model, "forward")
+
+
+def test_a_sliding_window_shares_an_opening_only_where_padding_cannot_fall_inside_it(gemma3: LocalEngine) -> None:
+    # The padding of a shared opening sits between it and each row's rest; a sliding-window layer would count it
+    # inside its window (8 tokens in the tiny model) and see fewer real tokens than the prompt alone gives.
+    opening = list(_prompt(gemma3, " ".join(PROMPTS) * 3))
+    uneven = [GenerationRequest(prompt_ids=(*opening, *_prompt(gemma3, t)[1:]), max_new_tokens=6) for t in PROMPTS]
+    even = [GenerationRequest(prompt_ids=(*opening, 40 + i, 41 + i), max_new_tokens=6) for i in range(4)]
+    items = [(" ".join(PROMPTS) * 3 + f"\nQ: {text}\nA:", [" yes", " no", " it depends"]) for text in PROMPTS]
+    calls, restore = _forward_widths(gemma3)
+    try:
+        uneven_together = gemma3.generate(uneven)
+        assert calls[0] == max(len(r.prompt_ids) for r in uneven)  # read whole: rests differ in length
+        calls.clear()
+        even_together = gemma3.generate(even)
+        assert calls[:2] == [len(opening), 2]  # no padding anywhere: the opening is read once
+        scored = gemma3.score_options_batch(items)
+    finally:
+        restore()
+    for together, request in zip([*uneven_together, *even_together], [*uneven, *even], strict=True):
+        assert together.token_ids == gemma3.generate([request])[0].token_ids
+    for (context, options), together_scores in zip(items, scored, strict=True):
+        assert together_scores.logprobs == pytest.approx(gemma3.score_options(context, options).logprobs, abs=1e-4)
 
 
 def test_scoring_needs_options(llama: LocalEngine) -> None:
@@ -511,6 +561,42 @@ def test_generated_positions_leave_the_prompt_untouched(engine: LocalEngine) -> 
     assert not torch.allclose(steered.activations[-1][length], plain.activations[-1][length])
     assert not torch.allclose(everywhere.activations[-1][:length], plain.activations[-1][:length])
     assert _no_hooks_left(engine)
+
+
+def test_a_request_s_own_steering_acts_on_its_row_alone(engine: LocalEngine) -> None:
+    # Rows steered differently (or not at all) share a batch; each gets what the engine-wide steering gives it
+    # alone, activations included (read after the steering, as there).
+    spec = ActivationSpec(layers=(1,), reduction="all_tokens")
+    vector = 3 * torch.randn(engine.loaded.hidden_size, generator=torch.Generator().manual_seed(4))
+    settings = [(), (SteeringVector(1, vector, alpha=1.0),), (SteeringVector(1, vector, -2.0, "generated"),), ()]
+    requests = [
+        GenerationRequest(
+            prompt_ids=_prompt(engine, text), max_new_tokens=8, logprobs=True, activations=spec, steering=steering
+        )
+        for text, steering in zip(PROMPTS, settings, strict=True)
+    ]
+    together = engine.generate(requests)
+    for request, result in zip(requests, together, strict=True):
+        with engine.steering(request.steering):
+            alone = engine.generate([dataclasses.replace(request, steering=())])[0]
+        assert result.token_ids == alone.token_ids
+        assert [lp.logprob for lp in result.logprobs] == pytest.approx([lp.logprob for lp in alone.logprobs], abs=1e-4)
+        assert torch.allclose(result.activations[1], alone.activations[1], atol=1e-4)
+    unsteered = engine.generate([dataclasses.replace(requests[1], steering=())])[0]
+    length = len(requests[1].prompt_ids)
+    assert not torch.allclose(together[1].activations[1][:length], unsteered.activations[1][:length])  # it acted
+    assert _no_hooks_left(engine)
+
+
+def test_a_request_with_a_bad_vector_is_rejected_before_its_batch_runs(llama: LocalEngine) -> None:
+    wrong = SteeringVector(layer=0, vector=torch.ones(llama.loaded.hidden_size + 1))
+    requests = [
+        GenerationRequest(prompt_ids=_prompt(llama, "Hi"), max_new_tokens=2),
+        GenerationRequest(prompt_ids=_prompt(llama, "Hi"), max_new_tokens=2, steering=(wrong,)),
+    ]
+    with pytest.raises(ValueError, match="this model needs"):
+        llama.generate(requests)
+    assert _no_hooks_left(llama)
 
 
 def test_steering_changes_option_scores(llama: LocalEngine) -> None:

@@ -7,7 +7,7 @@ import itertools
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +55,25 @@ def _api(model: Model) -> LocalModelAPI:
 
 
 def _spy_on_generate(api: LocalModelAPI, monkeypatch: pytest.MonkeyPatch) -> list[list[GenerationRequest]]:
-    """Record every batch of requests the engine is asked to generate."""
+    """Record every group of requests the engine's continuous loop takes in."""
     batches: list[list[GenerationRequest]] = []
-    real = api.engine.generate
+    real = api.engine.generate_continuously
 
-    def spy(requests: Sequence[GenerationRequest], *, batch_size: int = 16) -> list[GenerationResult]:
-        batches.append(list(requests))
-        return real(requests, batch_size=batch_size)
+    def spy(
+        take: Callable[[int, bool], Sequence[GenerationRequest]],
+        deliver: Callable[[GenerationRequest, GenerationResult | Exception], None],
+        *,
+        batch_size: int = 16,
+    ) -> None:
+        def taking(room: int, idle: bool) -> Sequence[GenerationRequest]:
+            taken = take(room, idle)
+            if taken:
+                batches.append(list(taken))
+            return taken
 
-    monkeypatch.setattr(api.engine, "generate", spy)
+        real(taking, deliver, batch_size=batch_size)
+
+    monkeypatch.setattr(api.engine, "generate_continuously", spy)
     return batches
 
 

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import save_file
 
 from characterlab.characters import Character, card_png_bytes
 from characterlab.store import Store
@@ -67,7 +69,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Stor
 
     folder = tmp_path_factory.mktemp("lab")
     store = Store(f"sqlite:///{folder / 'lab.db'}")
-    settings = LabSettings(store=store, max_upload_bytes=64 * 1024)
+    vectors = folder / "vectors"
+    vectors.mkdir()
+    # A steering file for the tiny models (64 wide) to offer in chats.
+    save_file(
+        {"layer.1": 8 * torch.randn(64, generator=torch.Generator().manual_seed(5))},
+        str(vectors / "curious.safetensors"),
+    )
+    settings = LabSettings(store=store, max_upload_bytes=64 * 1024, vectors=[vectors])
     port = _free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     running = uvicorn.Server(config)
@@ -139,6 +148,26 @@ def test_import_a_card_and_chat_with_it_on_a_tiny_model(
     page.check("#show-prompts")  # type: ignore[attr-defined]
     assert page.is_visible('.msg[data-position="2"] details.prompt')  # type: ignore[attr-defined]
     _shot(page, "chat")
+
+
+def test_steer_a_chat_from_its_settings(page: object, server: tuple[str, Store], tiny_llama: Path) -> None:
+    base, store = server
+    _start_chat(page, base, f"characterlab/{tiny_llama}", None)
+    page.select_option("select[name=steering_file]", "curious")  # type: ignore[attr-defined]
+    page.fill("input[name=steering_alpha]", "2.5")  # type: ignore[attr-defined]
+    page.select_option("select[name=steering_positions]", "generated")  # type: ignore[attr-defined]
+    page.click("#settings button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_selector("#settings .saved:not([hidden])")  # type: ignore[attr-defined]
+    settings = store.chat(page.url.rsplit("/", 1)[1]).settings  # type: ignore[attr-defined]
+    assert (settings["steering_file"], settings["steering_alpha"], settings["steering_positions"]) == (
+        "curious",
+        2.5,
+        "generated",
+    )
+    page.fill("#composer textarea", "Hello")  # type: ignore[attr-defined]
+    page.keyboard.press("Enter")  # type: ignore[attr-defined]
+    page.wait_for_selector('.msg.assistant[data-position="1"] >> text=steered by curious × 2.5')  # type: ignore[attr-defined]
+    _shot(page, "chat-steered")
 
 
 def test_hostile_text_never_runs_anywhere(

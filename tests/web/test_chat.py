@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from safetensors.torch import save_file
 
+from characterlab.models import GenerationRequest, SteeringVector, load_model
 from characterlab.models._engine import LocalEngine
 from characterlab.web._lab import Lab
 from tests.web.conftest import csrf
@@ -163,6 +166,72 @@ def test_settings_are_checked_field_by_field(client: TestClient, app: FastAPI) -
     assert too_long.status_code == 422 and "text" in too_long.json()["error"]
 
 
+def test_a_chat_steers_its_replies_with_a_vector_file_the_lab_offers(
+    client: TestClient, app: FastAPI, tiny_llama: Path, tmp_path: Path
+) -> None:
+    lab = _lab(app)
+    folder = tmp_path / "vectors"
+    folder.mkdir()
+    vector = 8 * torch.randn(64, generator=torch.Generator().manual_seed(5))  # the tiny model's width
+    save_file({"layer.1": vector}, str(folder / "curious.safetensors"))
+    (folder / "notes.txt").write_text("not a steering file")
+    lab.settings.vectors = [folder]
+    chat_id = _new_chat(client, f"characterlab/{tiny_llama}", max_tokens=8)
+    page = client.get(f"/chats/{chat_id}").text
+    assert '<option value="curious">curious</option>' in page and "notes" not in page
+    client.post(f"/chats/{chat_id}/send", json={"text": "Hello"}, headers=csrf(client))
+    steer = {"temperature": 0, "max_tokens": 8, "steering_file": "curious", "steering_alpha": 2.0}
+    assert client.post(f"/chats/{chat_id}/settings", json=steer, headers=csrf(client)).status_code == 200
+    again = client.post(f"/chats/{chat_id}/regenerate", json={"position": 1}, headers=csrf(client))
+    assert _events(again.text)[-1][0] == "done"
+    reply = lab.store.chat(chat_id).messages[1]
+    assert reply.meta["steering_file"] == "curious" and reply.meta["steering_alpha"] == 2.0
+    # The steered reply is what the engine writes under that steering for the same prompt, the plain one what it
+    # writes without.
+    engine = LocalEngine(load_model(str(tiny_llama)))
+    prompt = tuple(engine.encode(reply.meta["rendered"], add_special_tokens=False))
+    request = GenerationRequest(prompt_ids=prompt, max_new_tokens=8)
+    with engine.steering([SteeringVector(layer=1, vector=vector, alpha=2.0)]):
+        steered = engine.generate([request])[0].text.strip()
+    plain = engine.generate([request])[0].text.strip()
+    assert reply.swipes == [plain, steered] and plain != steered
+    assert "steered by curious × 2.0" in client.get(f"/chats/{chat_id}").text
+
+
+def test_steering_settings_name_only_offered_files_on_local_models(
+    client: TestClient, app: FastAPI, tiny_llama: Path, tmp_path: Path
+) -> None:
+    lab = _lab(app)
+    lab.settings.vectors = [tmp_path]
+    save_file({"layer.0": torch.ones(64)}, str(tmp_path / "ones.safetensors"))
+    chat = lab.store.create_chat(model=f"characterlab/{tiny_llama}")
+    for name in ("missing", "../ones", "/etc/passwd"):
+        answer = client.post(
+            f"/chats/{chat.id}/settings",
+            json={"temperature": 0, "max_tokens": 8, "steering_file": name},
+            headers=csrf(client),
+        )
+        assert answer.status_code == 400 and "no steering file" in answer.json()["error"]
+    api_chat = lab.store.create_chat(model="openai/gpt-4o-mini")
+    refused = client.post(
+        f"/chats/{api_chat.id}/settings",
+        json={"temperature": 0, "max_tokens": 8, "steering_file": "ones"},
+        headers=csrf(client),
+    )
+    assert refused.status_code == 400 and "local model" in refused.json()["error"]
+    assert "Steering" not in client.get(f"/chats/{api_chat.id}").text
+    # A file that went away after it was chosen: the reply fails with a clear error, the conversation stays.
+    client.post(
+        f"/chats/{chat.id}/settings",
+        json={"temperature": 0, "max_tokens": 8, "steering_file": "ones"},
+        headers=csrf(client),
+    )
+    (tmp_path / "ones.safetensors").unlink()
+    events = _events(client.post(f"/chats/{chat.id}/send", json={"text": "Hi"}, headers=csrf(client)).text)
+    assert events[-1][0] == "error" and "no longer" in events[-1][1]["error"]
+    assert lab.store.chat(chat.id).messages == []
+
+
 def test_changes_need_the_csrf_token_and_our_origin(client: TestClient, app: FastAPI) -> None:
     chat = _lab(app).store.create_chat(model="characterlab/default")
     assert client.post(f"/chats/{chat.id}/delete").status_code == 403
@@ -234,3 +303,9 @@ def test_side_by_side_sends_each_turn_to_both_columns(
         _lab(app).store.chat(right.id).messages[1].content,
     ]
     assert client.get("/compare/nope").status_code == 404
+
+
+def test_pages_carry_the_lab_s_icon(client: TestClient) -> None:
+    assert '<link rel="icon" href="/static/favicon.svg"' in client.get("/chats").text
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")

@@ -65,16 +65,16 @@ def test_a_dialogue_cut_short_by_an_error_keeps_its_turns_and_goes_on(
     client: TestClient, app: FastAPI, tiny_llama: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dialogue_id = _new_dialogue(client, f"characterlab/{tiny_llama}", turns=4)
-    real = LocalEngine.generate
+    real = LocalEngine._prefill
     calls = [0]
 
     def failing_third(self: LocalEngine, *args: Any, **kwargs: Any) -> Any:
-        calls[0] += 1
+        calls[0] += 1  # one prompt read per turn: the turns are taken one after another
         if calls[0] == 3:
             raise RuntimeError("out of memory")
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(LocalEngine, "generate", failing_third)
+    monkeypatch.setattr(LocalEngine, "_prefill", failing_third)
     events = _events(client.post(f"/dialogues/{dialogue_id}/run", headers=csrf(client)).text)
     assert events[-1][0] == "error" and "out of memory" in events[-1][1]["error"]
     kept = [m.content for m in _lab(app).store.chat(dialogue_id).messages]

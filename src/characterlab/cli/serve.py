@@ -33,6 +33,10 @@ def serve(
     runs: Annotated[
         list[Path] | None, typer.Option("--runs", help="A folder of study runs to list (repeatable).")
     ] = None,
+    vectors: Annotated[
+        list[Path] | None,
+        typer.Option("--vectors", help="A folder of steering files (.safetensors) offered in chats (repeatable)."),
+    ] = None,
     model: Annotated[str, typer.Option(help="The model preselected for new chats.")] = "characterlab/default",
     allow_host: Annotated[
         list[str] | None, typer.Option("--allow-host", help="Another host name the lab answers to (repeatable).")
@@ -52,6 +56,7 @@ def serve(
         port=port,
         token=access,
         runs=list(runs or [Path("runs"), Path("logs"), Path("out/demo/runs")]),
+        vectors=list(vectors or [Path("vectors"), Path("out/vectors")]),
         default_model=model,
         allowed_hosts=list(allow_host or []),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,7 +20,7 @@ from rich.text import Text
 
 from characterlab.characters import Character
 from characterlab.errors import CharacterlabError
-from characterlab.models import chat_messages, local_model_api
+from characterlab.models import SteeringVector, chat_messages, local_model_api
 from characterlab.stage import StageContext, render_chat_frame, render_transcript_frame
 
 __all__ = ["CharacterReply", "ChatFrame", "character_reply", "greeting", "stage_model"]
@@ -129,6 +129,7 @@ async def character_reply(
     *,
     config: GenerateConfig | None = None,
     on_text: Callable[[str], None] | None = None,
+    steering: Sequence[SteeringVector] = (),
 ) -> CharacterReply:
     """The character's next reply to the conversation in ``context.history``.
 
@@ -139,9 +140,13 @@ async def character_reply(
         context: The user's name, greeting, examples and the conversation so far (ending with the user's turn).
         config: Generation settings for this reply (over the model's own).
         on_text: Called with the reply so far while it is generated (a local model streams token by token).
+        steering: Steering vectors for this reply alone (a local model only).
 
     Returns:
         The reply, the prompt it answered, and how long it took.
+
+    Raises:
+        CharacterlabError: Steering asked of a model that is not local, or vectors that do not fit it.
     """
     config = config or GenerateConfig()
     transcript = None
@@ -156,8 +161,12 @@ async def character_reply(
     prompt = [{"role": message.role, "content": message.text} for message in messages]
     started = time.monotonic()
     api = local_model_api(model)
-    if api is not None and on_text is not None:
-        output = await api.generate_streaming(messages, model.config.merge(config), on_text)
+    if steering and api is None:
+        raise CharacterlabError(f"steering needs a local model (characterlab/...); {model} is not one")
+    if api is not None and (on_text is not None or steering):
+        output = await api.generate_streaming(
+            messages, model.config.merge(config), on_text or (lambda _: None), steering=steering
+        )
     else:
         output = await model.generate(messages, config=config)
     text = transcript.reply_from(output.completion) if transcript else output.completion.strip()

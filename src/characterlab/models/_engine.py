@@ -13,19 +13,20 @@ import contextlib
 import inspect
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
 from characterlab.models._block_recorder import BlockRecorder, to_stored
 from characterlab.models._decoder_blocks import decoder_blocks, resolve_layer
 from characterlab.models._fair_lock import FairLock
 from characterlab.models._loading import LoadedModel
 from characterlab.models._sampling import apply_penalties, check_sampling, row_generator, sample_token
-from characterlab.models._steering import SteeringHooks
+from characterlab.models._steering import RowSteering, SteeringDeltas, SteeringHooks, steering_deltas
 from characterlab.models._types import (
     ActivationSpec,
     GenerationRequest,
@@ -60,6 +61,9 @@ class _Row:
     response_states: dict[int, list[torch.Tensor]] = field(default_factory=dict)
     flushed: bool = False
     """The last generated token has been fed through the model (to capture its activations)."""
+    steer_prompt: dict[int, torch.Tensor] = field(default_factory=dict)
+    steer_decode: dict[int, torch.Tensor] = field(default_factory=dict)
+    """The request's own steering: what to add at which block while reading its prompt, and while generating."""
 
     @property
     def wants_response_states(self) -> bool:
@@ -70,6 +74,27 @@ class _Row:
     def needs_forward(self) -> bool:
         """Still generating, or finished but its last token's activations are still to be read."""
         return self.finish_reason is None or (self.wants_response_states and not self.flushed)
+
+
+@dataclass
+class _Group:
+    """Rows decoding together: one batch of the KV cache, one attention mask.
+
+    Between steps every row in ``rows`` has chosen a token that is not yet fed, and ``mask`` is as wide as the
+    cache is long.
+    """
+
+    started: list[_Row]
+    """Every row the group began with, in request order."""
+    rows: list[_Row]
+    """The rows still in the batch tensors and the cache, in that order."""
+    cache: DynamicCache
+    mask: torch.Tensor
+    next_position: torch.Tensor
+    layers: frozenset[int]
+    """Blocks whose outputs some row records."""
+    finished: list[_Row] = field(default_factory=list)
+    """Rows that left the batch and have not been handed back yet."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +130,7 @@ class LocalEngine:
         self._decoding = False
         self._persistent_steering: SteeringHooks | None = None
         self._eos_ids = self._find_eos_ids()
+        self._sliding_window = _sliding_window(loaded.model.config.get_text_config())
         pad_id = self._tokenizer.pad_token_id
         self._pad_id = int(pad_id) if pad_id is not None else min(self._eos_ids, default=0)
         forward = self._base_model().forward
@@ -180,9 +206,7 @@ class LocalEngine:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         for request in requests:
-            check_sampling(request)
-            if request.activations is not None:
-                self._resolve_layers(request.activations)
+            self.check_request(request)
         results: dict[int, GenerationResult] = {}
         for batch in _generation_batches([request.prompt_ids for request in requests], batch_size):
             # The lock is taken per batch, so option scoring waiting its turn runs between batches.
@@ -192,15 +216,126 @@ class LocalEngine:
         return [results[index] for index in range(len(requests))]
 
     def _generate_batch(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        group = self._prefill(requests)
+        while group.rows:
+            self._advance(group)
+        return [self._result(row) for row in group.started]
+
+    def generate_continuously(
+        self,
+        take: Callable[[int, bool], Sequence[GenerationRequest]],
+        deliver: Callable[[GenerationRequest, GenerationResult | Exception], None],
+        *,
+        batch_size: int = 16,
+    ) -> None:
+        """Serve requests as they arrive, letting new ones join between decoding steps (continuous batching).
+
+        A request that arrives while others are being generated does not wait for them to finish: at the next
+        step its prompt is read and, where the caches allow, its rows join the running batch, so time to first
+        token stays about one prompt read plus one step. The engine's lock is taken per step, so option scoring
+        and other calls run between steps; steering set meanwhile applies from the next step on.
+
+        Args:
+            take: ``take(room, idle)`` returns up to ``room`` new requests. With ``idle`` true nothing is being
+                generated, and it may wait for requests; an empty answer then ends the call. With ``idle``
+                false it must answer at once (empty when nothing waits).
+            deliver: Called once per request, from this thread, with its result or with the error that ended it.
+                An error fails only the requests that were being generated together.
+            batch_size: Most requests generated at once; more wait in ``take`` until rows finish.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        groups: list[_Group] = []
+        while True:
+            room = batch_size - sum(len(group.rows) for group in groups)
+            arrived = list(take(room, not groups)) if room > 0 else []
+            if not arrived and not groups:
+                return
+            valid = []
+            for request in arrived:
+                try:
+                    self.check_request(request)
+                except ValueError as error:
+                    deliver(request, error)
+                else:
+                    valid.append(request)
+            # Arrivals are read in batches of alike openings and lengths, as generate() reads them; the batches
+            # then decode as one where their caches line up.
+            for batch in _generation_batches([request.prompt_ids for request in valid], batch_size):
+                try:
+                    with self._lock, torch.no_grad():
+                        group = self._prefill([valid[index] for index in batch])
+                except Exception as error:
+                    for index in batch:
+                        deliver(valid[index], error)
+                    continue
+                self._deliver_finished(group, deliver)
+                if group.rows and not any(self._merge(running, group, batch_size) for running in groups):
+                    groups.append(group)
+            for group in groups:
+                try:
+                    with self._lock, torch.no_grad():
+                        self._advance(group)
+                except Exception as error:
+                    for row in group.rows:
+                        deliver(row.request, error)
+                    group.rows = []
+                    continue
+                self._deliver_finished(group, deliver)
+            groups = [group for group in groups if group.rows]
+
+    def check_request(self, request: GenerationRequest) -> None:
+        """Check a request alone, so that impossible settings never reach (and fail) a batch it would share.
+
+        Raises:
+            ValueError: A negative temperature, an empty prompt, a bad layer index, a steering vector of the
+                wrong shape, and the like.
+        """
+        check_sampling(request)
+        if request.activations is not None:
+            self._resolve_layers(request.activations)
+        if request.steering:
+            self._row_deltas(request)
+
+    def _row_deltas(self, request: GenerationRequest) -> SteeringDeltas:
+        return steering_deltas(
+            request.steering, num_blocks=len(self._blocks), hidden_size=self.loaded.hidden_size, device=self._device
+        )
+
+    def _row_steering(self, rows: Sequence[_Row], *, decoding: bool) -> contextlib.AbstractContextManager[Any]:
+        """Each row's own steering for one forward; nothing to install when no row has any."""
+        deltas = [row.steer_decode if decoding else row.steer_prompt for row in rows]
+        if not any(deltas):
+            return contextlib.nullcontext()
+        return RowSteering(self._blocks, deltas, dtype=self.loaded.dtype)
+
+    def _deliver_finished(
+        self, group: _Group, deliver: Callable[[GenerationRequest, GenerationResult | Exception], None]
+    ) -> None:
+        finished, group.finished = group.finished, []
+        for row in finished:
+            try:
+                result: GenerationResult | Exception = self._result(row)
+            except Exception as error:  # the row's own failure goes to its caller alone
+                result = error
+            deliver(row.request, result)
+
+    def _prefill(self, requests: Sequence[GenerationRequest]) -> _Group:
+        """Read the prompts of ``requests`` as one left-padded batch and choose each row's first token."""
         rows = [self._start_row(request) for request in requests]
-        layers = {layer for row in rows for layer in row.layers.values()}
+        layers = frozenset(layer for row in rows for layer in row.layers.values())
         prompts = [request.prompt_ids for request in requests]
         # Prompts that open alike (a character's frame, asked many questions) read their shared opening once;
-        # prompt activations need every row's own pass, so recording them turns this off.
-        shared = 0 if layers else _shared_prefix_length(prompts)
+        # prompt activations, and steering of a row's own, need every row's own pass, so they turn this off.
+        own_steering = any(row.steer_prompt or row.steer_decode for row in rows)
+        shared = 0 if layers or own_steering else _shared_prefix_length(prompts)
+        longest_reply = max(request.max_new_tokens for request in requests)
+        if shared and not self._may_share(shared, [len(prompt) - shared for prompt in prompts], longest_reply):
+            shared = 0
         ids, mask = self._left_pad([prompt[shared:] for prompt in prompts])
         width = ids.shape[1]
-        with BlockRecorder(self._blocks, layers) as recorder:
+        # Steering first: the recorder then sees what each block hands on, steered, as with the engine's steering.
+        with self._row_steering(rows, decoding=False), BlockRecorder(self._blocks, layers) as recorder:
             if shared:
                 logits, cache = self._prefill_shared(prompts[0][:shared], ids, mask)
                 mask = torch.cat([mask.new_ones((len(rows), shared)), mask], dim=1)
@@ -208,26 +343,73 @@ class LocalEngine:
                 logits, cache = self._forward(ids, mask, self._positions(mask), None, decoding=False)
             for index, row in enumerate(rows):
                 self._record_prompt(row, recorder.outputs, index, width)
-            live = rows  # the rows that have a line in the batch tensors and the cache, in that order
-            next_position = mask.sum(dim=-1, keepdim=True)
-            while True:
-                self._choose_tokens(live, logits[:, -1, :])
-                keep = [index for index, row in enumerate(live) if row.needs_forward]
-                if not keep:
-                    break
-                if len(keep) < len(live):
-                    # Finished rows leave the batch and the cache, so they stop costing work.
-                    selected = torch.tensor(keep, device=self._device)
-                    cache.batch_select_indices(selected)
-                    mask, next_position = mask[selected], next_position[selected]
-                    live = [live[index] for index in keep]
-                step_ids = torch.tensor([[row.tokens[-1]] for row in live], device=self._device)
-                mask = torch.cat([mask, mask.new_ones((len(live), 1))], dim=1)
-                logits, cache = self._forward(step_ids, mask, next_position, cache, decoding=True)
-                next_position = next_position + 1
-                for index, row in enumerate(live):
-                    self._record_step(row, recorder.outputs, index)
-        return [self._result(row) for row in rows]
+        group = _Group(
+            started=rows,
+            rows=rows,
+            cache=cache,
+            mask=mask,
+            next_position=mask.sum(dim=-1, keepdim=True),
+            layers=layers,
+        )
+        self._choose_tokens(rows, logits[:, -1, :])
+        self._drop_finished(group)
+        return group
+
+    def _advance(self, group: _Group) -> None:
+        """Feed every row's latest token, record its activations, choose the next ones; finished rows leave."""
+        step_ids = torch.tensor([[row.tokens[-1]] for row in group.rows], device=self._device)
+        group.mask = torch.cat([group.mask, group.mask.new_ones((len(group.rows), 1))], dim=1)
+        with self._row_steering(group.rows, decoding=True), BlockRecorder(self._blocks, group.layers) as recorder:
+            logits, group.cache = self._forward(step_ids, group.mask, group.next_position, group.cache, decoding=True)
+            for index, row in enumerate(group.rows):
+                self._record_step(row, recorder.outputs, index)
+        group.next_position = group.next_position + 1
+        self._choose_tokens(group.rows, logits[:, -1, :])
+        self._drop_finished(group)
+
+    def _drop_finished(self, group: _Group) -> None:
+        """Take rows that need no more forward passes out of the batch and the cache, so they stop costing work."""
+        keep = [index for index, row in enumerate(group.rows) if row.needs_forward]
+        if len(keep) == len(group.rows):
+            return
+        group.finished += [row for row in group.rows if not row.needs_forward]
+        group.rows = [group.rows[index] for index in keep]
+        if keep:
+            selected = torch.tensor(keep, device=self._device)
+            group.cache.batch_select_indices(selected)
+            group.mask, group.next_position = group.mask[selected], group.next_position[selected]
+
+    def _merge(self, running: _Group, joining: _Group, batch_size: int) -> bool:
+        """Append ``joining``'s rows to ``running`` when their caches can be lined up; False leaves both alone.
+
+        The shorter cache is padded on the left with masked positions, which is what it would hold had the two
+        been one left-padded batch from the start. Caches past a sliding window (trimmed to it) and cache kinds
+        other than the plain dynamic ones are not joined; they keep stepping as separate batches.
+        """
+        if len(running.rows) + len(joining.rows) > batch_size or running.layers != joining.layers:
+            return False
+        width = max(running.mask.shape[1], joining.mask.shape[1])
+        real = int(running.mask.sum()) + int(joining.mask.sum())
+        if real < (1 - _MAX_JOINED_PADDING_SHARE) * width * (len(running.rows) + len(joining.rows)):
+            return False
+        pairs = list(zip(_cache_layers(running.cache), _cache_layers(joining.cache), strict=True))
+        if not pairs or not all(
+            _joinable(layer, group.mask.shape[1])
+            for pair in pairs
+            for layer, group in zip(pair, (running, joining), strict=True)
+        ):
+            return False
+        for mine, theirs in pairs:
+            (my_keys, my_values), (their_keys, their_values) = _states(mine), _states(theirs)
+            mine.keys = torch.cat([_pad_left(my_keys, width, -2), _pad_left(their_keys, width, -2)], dim=0)
+            mine.values = torch.cat([_pad_left(my_values, width, -2), _pad_left(their_values, width, -2)], dim=0)
+            if isinstance(mine, DynamicSlidingWindowLayer):
+                mine.cumulative_length = width
+        running.mask = torch.cat([_pad_left(running.mask, width, -1), _pad_left(joining.mask, width, -1)], dim=0)
+        running.next_position = torch.cat([running.next_position, joining.next_position], dim=0)
+        running.rows = running.rows + joining.rows
+        joining.rows = []
+        return True
 
     def _prefill_shared(
         self, prefix: Sequence[int], ids: torch.Tensor, mask: torch.Tensor
@@ -242,12 +424,31 @@ class LocalEngine:
         positions = len(prefix) + self._positions(mask)
         return self._forward(ids, full_mask, positions, cache, decoding=False)
 
+    def _may_share(self, shared: int, rests: Sequence[int], after: int) -> bool:
+        """Whether reading a shared opening once gives exactly what reading each prompt alone gives.
+
+        The padding then sits between the opening and each row's rest, and a sliding-window layer counts it
+        inside its window: a row would see fewer real tokens than alone. That only matters once some window
+        reaches back past the padding, so sharing is kept when no row is padded or everything (opening, the
+        longest rest, and the ``after`` tokens still to come) fits in the window.
+        """
+        if self._sliding_window is None or len(set(rests)) <= 1:
+            return True
+        return shared + max(rests) + after <= self._sliding_window
+
     def _start_row(self, request: GenerationRequest) -> _Row:
         generator = None
         if request.temperature > 0:
             generator = row_generator(request.seed, request.prompt_ids, self._device)
         layers = self._resolve_layers(request.activations) if request.activations is not None else {}
-        return _Row(request=request, generator=generator, layers=layers)
+        steer_prompt, steer_decode = self._row_deltas(request) if request.steering else ({}, {})
+        return _Row(
+            request=request,
+            generator=generator,
+            layers=layers,
+            steer_prompt=steer_prompt,
+            steer_decode=steer_decode,
+        )
 
     def _choose_tokens(self, rows: Sequence[_Row], last_logits: torch.Tensor) -> None:
         """Pick each unfinished row's next token from its logits at the last position, and check for its end."""
@@ -448,6 +649,9 @@ class LocalEngine:
     def _score_batch(self, items: Sequence[_ScoringItem]) -> list[OptionScores]:
         contexts = [item.context_ids for item in items]
         shared = _shared_prefix_length(contexts)
+        longest_option = max(len(continuation) for item in items for continuation in item.continuations)
+        if shared and not self._may_share(shared, [len(context) - shared for context in contexts], longest_option):
+            shared = 0
         ids, mask = self._left_pad([context[shared:] for context in contexts])
         if shared:
             logits, cache = self._prefill_shared(contexts[0][:shared], ids, mask)
@@ -711,6 +915,55 @@ _MIN_SHARED_PREFIX = 64
 _MAX_PADDING_SHARE = 0.25
 """A batch closes before padding would fill more than this share of it: a short prompt batched with a long one
 costs as much as the long one."""
+
+
+_MAX_JOINED_PADDING_SHARE = 0.5
+"""Arrivals join a running batch only while padding stays below this share of the joined cache."""
+
+
+def _sliding_window(config: Any) -> int | None:
+    """The attention window of a model whose layers (some or all) attend to a sliding window, else None."""
+    window = getattr(config, "sliding_window", None)
+    if not isinstance(window, int) or window <= 0:
+        return None
+    layer_types = getattr(config, "layer_types", None)
+    if isinstance(layer_types, list | tuple):
+        return window if any("sliding" in str(kind) for kind in layer_types) else None
+    # Older configs without layer types (Qwen2 and kin) carry a window they only use when told to.
+    return window if getattr(config, "use_sliding_window", True) else None
+
+
+def _cache_layers(cache: DynamicCache) -> list[DynamicLayer]:
+    layers = getattr(cache, "layers", None)
+    return list(layers) if isinstance(layers, list) else []
+
+
+def _joinable(layer: DynamicLayer, length: int) -> bool:
+    """Whether a cache layer holds exactly its ``length`` positions, so that padding it on the left is exact."""
+    if type(layer) not in (DynamicLayer, DynamicSlidingWindowLayer) or not layer.is_initialized:
+        return False
+    if layer.keys is None or layer.values is None or layer.keys.shape[-2] != length:
+        return False
+    if isinstance(layer, DynamicSlidingWindowLayer):
+        # Past its window the layer keeps only its tail (the check above fails then): only whole caches join.
+        return layer.cumulative_length == length
+    return True
+
+
+def _states(layer: DynamicLayer) -> tuple[torch.Tensor, torch.Tensor]:
+    if layer.keys is None or layer.values is None:
+        raise RuntimeError("a cache layer to be joined holds no states")
+    return layer.keys, layer.values
+
+
+def _pad_left(tensor: torch.Tensor, width: int, dim: int) -> torch.Tensor:
+    """``tensor`` with zeros added before its entries along ``dim`` until that dimension is ``width`` long."""
+    missing = width - tensor.shape[dim]
+    if missing == 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = missing
+    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
 
 
 def _generation_batches(prompts: Sequence[Sequence[int]], batch_size: int) -> list[list[int]]:

@@ -35,11 +35,10 @@ from inspect_ai.model._model_info import MODEL_INFO_LOOKUP_API_KEY  # private; i
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from characterlab.errors import CapabilityError, CharacterlabError
-from characterlab.models._batching import Batcher
+from characterlab.models._batching import Batcher, ContinuousBatcher
 from characterlab.models._decoder_blocks import resolve_layer
 from characterlab.models._engine import LocalEngine
 from characterlab.models._loading import load_model
-from characterlab.models._sampling import check_sampling
 from characterlab.models._steering_file import read_steering_file
 from characterlab.models._types import (
     ActivationReduction,
@@ -70,7 +69,9 @@ class LocalModelAPI(ModelAPI):
     """Inspect model API for a local transformers model (``--model characterlab/<name>``).
 
     The model is loaded once, when Inspect creates the provider. Concurrent ``generate`` calls (one per sample)
-    are collected for ``batch_wait_ms`` or until ``batch_size`` of them wait, and run as one left-padded batch.
+    are collected for ``batch_wait_ms`` or until ``batch_size`` of them wait, and run as one left-padded batch;
+    calls that arrive while a batch is generating join it at its next step (continuous batching), up to
+    ``batch_size`` requests at once.
     Greedy decoding is the default (an unset temperature means 0), so outputs are reproducible; with sampling,
     ``seed`` makes them reproducible whatever else shares the batch.
 
@@ -84,7 +85,7 @@ class LocalModelAPI(ModelAPI):
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         adapter: A PEFT (LoRA) adapter folder to apply.
         batch_size: The most requests generated together; also the provider's ``max_connections``.
-        batch_wait_ms: How long a request waits for others to join its batch.
+        batch_wait_ms: How long a request that finds the model idle waits for others to start a batch with.
         frame: How messages become a prompt (see :data:`PromptFrame`).
         user_name: The user's name in the transcript frame.
         assistant_name: The assistant's name in the transcript frame.
@@ -176,8 +177,8 @@ class LocalModelAPI(ModelAPI):
                 self.engine.set_steering(vectors)
             except ValueError as error:
                 raise CharacterlabError(f"steering file {steering}: {error}") from error
-        self._batcher: Batcher[GenerationRequest, GenerationResult] = Batcher(
-            lambda requests: self.engine.generate(requests, batch_size=self._batch_size),
+        self._batcher: ContinuousBatcher[GenerationRequest, GenerationResult] = ContinuousBatcher(
+            lambda take, deliver: self.engine.generate_continuously(take, deliver, batch_size=self._batch_size),
             batch_size=self._batch_size,
             wait_s=float(batch_wait_ms) / 1000,
         )
@@ -205,7 +206,7 @@ class LocalModelAPI(ModelAPI):
 
     @property
     def batch_sizes(self) -> list[int]:
-        """The size of every generation batch run so far."""
+        """How many requests each step of generation took in (a first batch, then arrivals joining it)."""
         return self._batcher.batch_sizes
 
     @property
@@ -254,7 +255,12 @@ class LocalModelAPI(ModelAPI):
         return await self._generate(input, tools, config, on_text=None)
 
     async def generate_streaming(
-        self, input: list[ChatMessage], config: GenerateConfig, on_text: Callable[[str], None]
+        self,
+        input: list[ChatMessage],
+        config: GenerateConfig,
+        on_text: Callable[[str], None],
+        *,
+        steering: Sequence[SteeringVector] = (),
     ) -> ModelOutput:
         """Generate as :meth:`generate` does, calling ``on_text`` with the reply so far as each token arrives.
 
@@ -262,8 +268,18 @@ class LocalModelAPI(ModelAPI):
         stop sequence that may yet complete, nor half of a character that spans two tokens. The returned output's
         text is the final reply, which may differ from the last draft where a frame tidies it (a transcript
         frame's reply is trimmed).
+
+        Args:
+            input: The conversation.
+            config: Generation settings.
+            on_text: Called with each new draft.
+            steering: Vectors for this reply alone, on top of the provider's own ``steering`` (replies steered
+                differently still share batches).
+
+        Raises:
+            CharacterlabError: Impossible settings, such as a steering vector that does not fit the model.
         """
-        output, _ = await self._generate(input, [], config, on_text=on_text)
+        output, _ = await self._generate(input, [], config, on_text=on_text, steering=tuple(steering))
         return output
 
     async def _generate(
@@ -273,6 +289,7 @@ class LocalModelAPI(ModelAPI):
         config: GenerateConfig,
         *,
         on_text: Callable[[str], None] | None,
+        steering: tuple[SteeringVector, ...] = (),
     ) -> tuple[ModelOutput, ModelCall]:
         if tools:
             raise CharacterlabError(
@@ -305,10 +322,11 @@ class LocalModelAPI(ModelAPI):
             logprobs=bool(config.logprobs or config.top_logprobs),
             top_logprobs=config.top_logprobs or 0,
             activations=self._activations,
+            steering=steering,
         )
         try:
             # Checked here, alone: a bad request that reached the engine would fail every sample in its batch.
-            check_sampling(request)
+            self.engine.check_request(request)
         except ValueError as error:
             raise CharacterlabError(f"characterlab/{self.model_name}: {error}") from error
         if on_text is not None:
@@ -528,6 +546,16 @@ def _request_fields(request: GenerationRequest) -> dict[str, Any]:
         "activations": None
         if request.activations is None
         else {"layers": list(request.activations.layers), "reduction": request.activations.reduction},
+        **(
+            {
+                "steering": [
+                    {"layer": vector.layer, "alpha": vector.alpha, "positions": vector.positions}
+                    for vector in request.steering
+                ]
+            }
+            if request.steering
+            else {}
+        ),
     }
 
 

@@ -13,6 +13,8 @@ from typing import Any, Literal
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import (
+    Gemma3ForCausalLM,
+    Gemma3TextConfig,
     GPT2Config,
     GPT2LMHeadModel,
     LlamaConfig,
@@ -54,16 +56,25 @@ _TRAINING_TEXT = (
 )
 
 
-def build_tiny_model(folder: Path, *, architecture: Literal["llama", "gpt2"] = "llama", seed: int = 0) -> Path:
+TINY_SLIDING_WINDOW = 8
+"""The attention window of the tiny Gemma-3-shaped model's local layers: short, so tests cross it."""
+
+
+def build_tiny_model(
+    folder: Path, *, architecture: Literal["llama", "gpt2", "gemma3"] = "llama", seed: int = 0
+) -> Path:
     """Build a tiny random causal language model and its tokenizer, and save both into ``folder``.
 
     The Llama-shaped model is a chat model (its tokenizer has a chat template and adds a BOS token); the
-    GPT-2-shaped one is a base model (no chat template, no BOS), like the two embedded default models.
+    GPT-2-shaped one is a base model (no chat template, no BOS), like the two embedded default models. The
+    Gemma-3-shaped one is a chat model like the Llama one, with the default model's mix of local
+    (sliding-window, :data:`TINY_SLIDING_WINDOW` tokens) and global attention layers.
     ``AutoModelForCausalLM.from_pretrained(folder)`` and ``AutoTokenizer.from_pretrained(folder)`` load them.
 
     Args:
         folder: Where to save; created if missing.
-        architecture: ``llama`` (3 blocks, grouped-query attention) or ``gpt2`` (2 blocks, learned positions).
+        architecture: ``llama`` (3 blocks, grouped-query attention), ``gpt2`` (2 blocks, learned positions) or
+            ``gemma3`` (3 blocks: two sliding-window, one global).
         seed: Seed of the random weights; the same seed gives the same model.
 
     Returns:
@@ -73,8 +84,8 @@ def build_tiny_model(folder: Path, *, architecture: Literal["llama", "gpt2"] = "
         >>> path = build_tiny_model(tmp_path / "tiny", architecture="gpt2")  # doctest: +SKIP
     """
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = _train_tokenizer(add_bos=architecture == "llama")
-    if architecture == "llama":
+    tokenizer = _train_tokenizer(add_bos=architecture != "gpt2")
+    if architecture != "gpt2":
         tokenizer.chat_template = TINY_CHAT_TEMPLATE
     vocab = tokenizer.get_vocab()
     bos_id, eos_id, pad_id = vocab[_BOS], vocab[_EOS], vocab[_PAD]
@@ -92,6 +103,27 @@ def build_tiny_model(folder: Path, *, architecture: Literal["llama", "gpt2"] = "
                     num_hidden_layers=3,
                     num_attention_heads=4,
                     num_key_value_heads=2,
+                    max_position_embeddings=512,
+                    initializer_range=_INITIALIZER_RANGE,
+                    bos_token_id=bos_id,
+                    eos_token_id=eos_id,
+                    pad_token_id=pad_id,
+                )
+            )
+        elif architecture == "gemma3":
+            model = Gemma3ForCausalLM(
+                Gemma3TextConfig(
+                    vocab_size=vocab_size,
+                    hidden_size=64,
+                    intermediate_size=128,
+                    num_hidden_layers=3,
+                    num_attention_heads=4,
+                    num_key_value_heads=2,
+                    head_dim=16,
+                    sliding_window=TINY_SLIDING_WINDOW,
+                    # Tied embeddings make one high-norm token win every step in a random model.
+                    tie_word_embeddings=False,
+                    layer_types=["sliding_attention", "sliding_attention", "full_attention"],
                     max_position_embeddings=512,
                     initializer_range=_INITIALIZER_RANGE,
                     bos_token_id=bos_id,

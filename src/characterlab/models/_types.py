@@ -76,6 +76,9 @@ class GenerationRequest:
     logprobs: bool = False
     top_logprobs: int = 0
     activations: ActivationSpec | None = None
+    steering: tuple[SteeringVector, ...] = field(default=(), compare=False)
+    """Steering for this request alone, added to whatever steering the engine has on (:meth:`LocalEngine.steering`);
+    requests with different steering can share a batch."""
     on_token: Callable[[int], None] | None = field(default=None, compare=False, repr=False)
     """Called with each token as it is generated (from the engine's thread, so it must be quick and thread-safe:
     e.g. ``loop.call_soon_threadsafe``); for streaming a reply while the rest of its batch is still running."""

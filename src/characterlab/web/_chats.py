@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from characterlab.dialogue import greeting
+from characterlab.errors import CharacterlabError
 from characterlab.stage import StageContext
 from characterlab.store import ChatRecord, MessageRecord
 from characterlab.web._events import SSE_HEADERS, sse
@@ -56,6 +57,10 @@ class SettingsBody(BaseModel):
     temperature: float = Field(ge=0.0, le=2.0)
     max_tokens: int = Field(ge=1, le=4096)
     user_name: str = Field(default="User", min_length=1, max_length=80)
+    steering_file: str = Field(default="", max_length=64)
+    """A steering file offered by the lab (its name), or empty for none."""
+    steering_alpha: float = Field(default=4.0, ge=-64.0, le=64.0)
+    steering_positions: Literal["all", "generated"] = "all"
 
 
 def render_message(message: MessageRecord, chat: ChatRecord) -> str:
@@ -130,6 +135,9 @@ def chat_page(request: Request, chat_id: str, lab: LabDep) -> HTMLResponse:
         chat=chat,
         character=character,
         settings=chat_settings(chat),
+        steerable=chat.model.startswith("characterlab/"),
+        steering_files=sorted(lab.steering_files()),
+        vector_folders=", ".join(str(folder) for folder in lab.settings.vectors),
         messages_html=[render_message(message, chat) for message in chat.messages],
     )
 
@@ -187,7 +195,20 @@ def swipe(chat_id: str, position: int, body: SwipeBody, lab: LabDep) -> HTMLResp
 
 @router.post("/chats/{chat_id}/settings")
 def update_settings(chat_id: str, body: SettingsBody, lab: LabDep) -> dict[str, Any]:
-    """Change the chat's temperature, reply length and user name for the replies to come."""
+    """Change the chat's temperature, reply length, user name and steering for the replies to come.
+
+    Raises:
+        CharacterlabError: Steering on a model that is not local, or a steering file the lab does not offer.
+    """
+    chat = lab.store.chat(chat_id)
+    if body.steering_file:
+        if not chat.model.startswith("characterlab/"):
+            raise CharacterlabError(f"steering needs a local model (characterlab/...); {chat.model} is not one")
+        if body.steering_file not in lab.steering_files():
+            raise CharacterlabError(
+                f"there is no steering file {body.steering_file!r}; the lab offers the .safetensors files in "
+                + (", ".join(str(folder) for folder in lab.settings.vectors) or "its --vectors folders (none given)")
+            )
     lab.store.update_chat(chat_id, settings=body.model_dump())
     return chat_settings(lab.store.chat(chat_id))
 

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
 from characterlab.characters import Character, parse_character
-from characterlab.store import CharacterRecord, Store
+from characterlab.errors import CharacterlabError
+from characterlab.store import ID_PATTERN, CharacterRecord, Store
 from characterlab.web._model_pool import ModelPool
 from characterlab.web._settings import LabSettings
+
+if TYPE_CHECKING:
+    from characterlab.models import SteeringVector
 
 __all__ = ["Lab", "lab_of"]
 
@@ -36,6 +41,41 @@ class Lab:
         """A stored character, validated (a stored one always is: only valid YAML is saved)."""
         record = self.store.character(character_id)
         return record, parse_character(record.yaml, source=f"character {record.name}")
+
+    def steering_files(self) -> dict[str, Path]:
+        """The steering files a chat may use: name (the file's stem) → file, from the ``vectors`` folders.
+
+        A chat names its file; only names listed here are ever opened, so no request can reach another path.
+        """
+        found: dict[str, Path] = {}
+        for folder in self.settings.vectors:
+            if folder.is_dir():
+                for path in sorted(folder.glob("*.safetensors")):
+                    if ID_PATTERN.fullmatch(path.stem):
+                        found.setdefault(path.stem, path)
+        return found
+
+    def steering(self, settings: dict[str, Any]) -> list[SteeringVector]:
+        """The vectors a chat's settings ask for (none without ``steering_file``).
+
+        Raises:
+            CharacterlabError: The named file is no longer in the vectors folders, or is not a steering file.
+        """
+        from characterlab.models import read_steering_file  # torch, only once a chat steers
+
+        name = str(settings.get("steering_file") or "")
+        if not name:
+            return []
+        path = self.steering_files().get(name)
+        if path is None:
+            raise CharacterlabError(
+                f"the steering file {name!r} is no longer in the lab's vectors folders; choose another in the settings"
+            )
+        return read_steering_file(
+            path,
+            alpha=float(settings.get("steering_alpha", 1.0)),
+            positions="generated" if settings.get("steering_positions") == "generated" else "all",
+        )
 
 
 def lab_of(request: Request) -> Lab:

@@ -48,6 +48,9 @@ def chat_settings(chat: ChatRecord) -> dict[str, Any]:
         "frame": "auto",
         "user_name": "User",
         "seed": None,
+        "steering_file": "",
+        "steering_alpha": 4.0,
+        "steering_positions": "all",
         **chat.settings,
     }
 
@@ -98,8 +101,11 @@ async def _write_reply(lab: Lab, job: ReplyJob, on_text: Callable[[str], None]) 
         config = GenerateConfig(
             temperature=settings["temperature"], max_tokens=settings["max_tokens"], seed=settings["seed"]
         )
+        steering = lab.steering(settings)
         started = time.time()
-        reply = await character_reply(model, frame, character, context, config=config, on_text=on_text)
+        reply = await character_reply(
+            model, frame, character, context, config=config, on_text=on_text, steering=steering
+        )
     except BaseException:
         if job.sent_text is not None:
             with contextlib.suppress(CharacterlabError):

@@ -46,6 +46,8 @@ class LabSettings:
     """The model preselected for a new chat."""
     models: list[str] = field(default_factory=lambda: ["characterlab/default", "characterlab/base"])
     """Models offered in the pickers (any Inspect model name can also be typed)."""
+    vectors: list[Path] = field(default_factory=list)
+    """Folders of steering files (safetensors of ``layer.<index>`` vectors) offered in a chat's settings."""
     max_upload_bytes: int = 8 * 1024 * 1024
     """The largest card or character file accepted."""
     allowed_hosts: list[str] = field(default_factory=list)

@@ -29,7 +29,16 @@ __all__ = [
 
 TRANSCRIPT_SCHEMA = "characterlab/transcript@1"
 
-SHARED_SETTINGS = ("temperature", "max_tokens", "frame", "user_name", "seed")
+SHARED_SETTINGS = (
+    "temperature",
+    "max_tokens",
+    "frame",
+    "user_name",
+    "seed",
+    "steering_file",
+    "steering_alpha",
+    "steering_positions",
+)
 """The only settings a shared transcript shows; anything else a chat keeps (keys, steering, paths) stays home."""
 
 REDACTED = "[redacted key]"

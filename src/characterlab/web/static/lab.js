@@ -215,12 +215,18 @@ function setupChat(root) {
   settings.addEventListener("submit", async (event) => {
     event.preventDefault();
     const data = new FormData(settings);
+    const body = {
+      temperature: Number(data.get("temperature")),
+      max_tokens: Number(data.get("max_tokens")),
+      user_name: String(data.get("user_name")),
+    };
+    if (data.has("steering_file")) {
+      body.steering_file = String(data.get("steering_file"));
+      body.steering_alpha = Number(data.get("steering_alpha"));
+      body.steering_positions = String(data.get("steering_positions"));
+    }
     try {
-      await post(`/chats/${chatId}/settings`, {
-        temperature: Number(data.get("temperature")),
-        max_tokens: Number(data.get("max_tokens")),
-        user_name: String(data.get("user_name")),
-      });
+      await post(`/chats/${chatId}/settings`, body);
       const saved = settings.querySelector(".saved");
       saved.hidden = false;
       setTimeout(() => { saved.hidden = true; }, 1500);
