@@ -71,7 +71,7 @@ def test_report_build_bench(tmp_path: Path) -> None:
 
 
 def test_web_ttft_bench_times_both_sides(tiny: str) -> None:
-    ratios = web_ttft.run(f"characterlab/{tiny}", count=3, rounds=1)
-    _finite(ratios)
-    assert ratios[0].unit == "ms" and ratios[0].direction == "added_at_most"
-    assert "3 replies a side" in ratios[0].detail
+    served, alone, burst = web_ttft.run(f"characterlab/{tiny}", count=3, rounds=1, turns=2)
+    _finite([served, alone, burst])
+    assert served.unit == "ms" and served.direction == "added_at_most"
+    assert "6 replies a side" in served.detail and "4 replies a side" in alone.detail and "3 replies" in burst.detail

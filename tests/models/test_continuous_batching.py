@@ -154,13 +154,16 @@ def gemma3_engine(tiny_gemma3: Path) -> LocalEngine:
 # --- the asyncio side ------------------------------------------------------------------------------------------
 
 
-def _echo_loop(steps: int, step_s: float) -> Callable[[Any, Any], None]:
-    """A stand-in engine loop: every request takes ``steps`` steps; new ones are taken between steps."""
+def _echo_loop(steps: int, step_s: float, joined: list[str] | None = None) -> Callable[[Any, Any], None]:
+    """A stand-in engine loop: every request takes ``steps`` steps; new ones are taken between steps (and listed
+    in ``joined`` when others were running then)."""
 
     def serve(take: Callable[[int, bool], Sequence[str]], deliver: Callable[[str, Any], None]) -> None:
         running: dict[str, int] = {}
         while True:
             for request in take(16 - len(running), not running):
+                if running and joined is not None:
+                    joined.append(request)
                 running[request] = 0
             if not running:
                 return
@@ -174,23 +177,42 @@ def _echo_loop(steps: int, step_s: float) -> Callable[[Any, Any], None]:
     return serve
 
 
-def test_a_late_request_finishes_long_before_an_early_long_one() -> None:
-    batcher: ContinuousBatcher[str, str] = ContinuousBatcher(_echo_loop(steps=10, step_s=0.02), batch_size=16, wait_s=0)
-    finished: list[str] = []
+def test_a_request_arriving_while_the_loop_runs_is_handed_to_that_loop() -> None:
+    joined: list[str] = []
+    batcher: ContinuousBatcher[str, str] = ContinuousBatcher(
+        _echo_loop(steps=10, step_s=0.05, joined=joined), batch_size=16, wait_s=0
+    )
 
-    async def ask(request: str, delay: float) -> None:
-        await asyncio.sleep(delay)
-        assert await batcher.submit(request) == f"done {request}"
-        finished.append(request)
+    async def main() -> list[str]:
+        early = asyncio.create_task(batcher.submit("early"))
+        while not batcher.batch_sizes:  # the early request has been taken in: the loop is running
+            await asyncio.sleep(0.005)
+        return [await batcher.submit("late"), await early]
 
-    async def main() -> None:
-        await asyncio.gather(ask("early", 0), ask("late", 0.07))
+    assert asyncio.run(main()) == ["done late", "done early"]
+    # The late request was taken at a step of the running one, not in a batch of its own afterwards.
+    assert joined == ["late"] and batcher.batch_sizes == [1, 1]
 
-    asyncio.run(main())
-    # Whole-batch serving would finish "late" 10 steps after "early"; joining between steps finishes it 3-4 steps
-    # after, yet both need 10 steps: the order shows that it joined the running loop.
-    assert batcher.batch_sizes == [1, 1]
-    assert finished == ["early", "late"]
+
+def test_a_burst_that_keeps_arriving_starts_as_one_batch_up_to_the_longest_wait() -> None:
+    def burst(spacing_s: float, max_wait_s: float) -> list[int]:
+        batcher: ContinuousBatcher[str, str] = ContinuousBatcher(
+            _echo_loop(steps=1, step_s=0.001), batch_size=16, wait_s=0.3, max_wait_s=max_wait_s
+        )
+
+        async def ask(index: int) -> str:
+            await asyncio.sleep(spacing_s * index)
+            return await batcher.submit(f"r{index}")
+
+        async def main() -> list[str]:
+            return list(await asyncio.gather(*(ask(index) for index in range(6))))
+
+        assert asyncio.run(main()) == [f"done r{index}" for index in range(6)]
+        return batcher.batch_sizes
+
+    # Each arrives well within the 300 ms quiet gap of the one before: one batch, though they span 0.5 s.
+    assert burst(spacing_s=0.1, max_wait_s=10.0) == [6]
+    assert len(burst(spacing_s=0.1, max_wait_s=0.05)) > 1  # the first may not wait past 50 ms
 
 
 def test_the_serving_thread_ends_when_idle_and_restarts_on_another_loop() -> None:

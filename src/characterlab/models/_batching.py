@@ -137,18 +137,26 @@ class ContinuousBatcher(Generic[_Request, _Result]):
         serve: Blocking loop, e.g. ``LocalEngine.generate_continuously``: it calls ``take`` for new requests and
             ``deliver`` once per request, and returns when ``take`` answers nothing while it is idle.
         batch_size: The most requests a first batch waits for.
-        wait_s: How long the first request waits for company when nothing is running yet. While a batch runs,
-            arrivals are taken at the next step without waiting.
+        wait_s: When nothing is running yet, a first batch starts once no request has arrived for this long (or
+            when it is full). While a batch runs, arrivals are taken at the next step without waiting.
+        max_wait_s: A first batch starts at the latest this long after its first request, however steadily
+            others keep arriving.
     """
 
     def __init__(
-        self, serve: Callable[[Take[_Request], Deliver[_Request, _Result]], None], *, batch_size: int, wait_s: float
+        self,
+        serve: Callable[[Take[_Request], Deliver[_Request, _Result]], None],
+        *,
+        batch_size: int,
+        wait_s: float,
+        max_wait_s: float | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self._serve = serve
         self._batch_size = batch_size
         self._wait_s = max(0.0, wait_s)
+        self._max_wait_s = self._wait_s if max_wait_s is None else max(self._wait_s, max_wait_s)
         self._condition = threading.Condition()
         self._waiting: deque[_Waiting[_Request, _Result]] = deque()
         self._in_flight: dict[int, _Waiting[_Request, _Result]] = {}
@@ -188,9 +196,11 @@ class ContinuousBatcher(Generic[_Request, _Result]):
     def _take(self, room: int, idle: bool) -> list[_Request]:
         with self._condition:
             if idle and self._waiting:
-                deadline = self._waiting[0].arrived + self._wait_s
+                # Requests that come in a burst (chats in a lab, each after its own HTTP handling) start together:
+                # the batch waits while they keep arriving, since one that just misses it waits a whole step.
+                latest = self._waiting[0].arrived + self._max_wait_s
                 while len(self._waiting) < min(room, self._batch_size):
-                    remaining = deadline - time.monotonic()
+                    remaining = min(self._waiting[-1].arrived + self._wait_s, latest) - time.monotonic()
                     if remaining <= 0:
                         break
                     self._condition.wait(remaining)

@@ -85,7 +85,9 @@ class LocalModelAPI(ModelAPI):
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         adapter: A PEFT (LoRA) adapter folder to apply.
         batch_size: The most requests generated together; also the provider's ``max_connections``.
-        batch_wait_ms: How long a request that finds the model idle waits for others to start a batch with.
+        batch_wait_ms: A request that finds the model idle waits for others to start a batch with until none has
+            come for this long.
+        batch_wait_max_ms: ... and at most this long, however steadily they keep coming.
         frame: How messages become a prompt (see :data:`PromptFrame`).
         user_name: The user's name in the transcript frame.
         assistant_name: The assistant's name in the transcript frame.
@@ -116,6 +118,7 @@ class LocalModelAPI(ModelAPI):
         adapter: str | None = None,
         batch_size: int = 16,
         batch_wait_ms: float = 15.0,
+        batch_wait_max_ms: float = 150.0,
         frame: PromptFrame = "auto",
         user_name: str = "User",
         assistant_name: str = "Assistant",
@@ -181,6 +184,7 @@ class LocalModelAPI(ModelAPI):
             lambda take, deliver: self.engine.generate_continuously(take, deliver, batch_size=self._batch_size),
             batch_size=self._batch_size,
             wait_s=float(batch_wait_ms) / 1000,
+            max_wait_s=float(batch_wait_max_ms) / 1000,
         )
         self._option_batcher: Batcher[tuple[str, tuple[str, ...]], OptionScores] = Batcher(
             lambda items: self.engine.score_options_batch(items, batch_size=self._batch_size),
@@ -469,6 +473,7 @@ _MODEL_ARGS = (
     "adapter",
     "assistant_name",
     "batch_size",
+    "batch_wait_max_ms",
     "batch_wait_ms",
     "device",
     "dtype",

@@ -14,7 +14,7 @@ from characterlab.store import NotFoundError
 from characterlab.web import _characters, _chats, _compare, _dialogues, _home, _runs, _sharing
 from characterlab.web._lab import Lab
 from characterlab.web._pages import page
-from characterlab.web._security import CsrfError, security_middleware
+from characterlab.web._security import CsrfError, SecurityMiddleware
 from characterlab.web._settings import LabSettings
 
 __all__ = ["create_app"]
@@ -30,7 +30,7 @@ def create_app(settings: LabSettings) -> FastAPI:
         title="characterlab", version=__version__, docs_url=None, redoc_url=None, openapi_url="/api/openapi.json"
     )
     app.state.lab = Lab(settings)
-    app.middleware("http")(security_middleware(settings))
+    app.add_middleware(SecurityMiddleware, settings=settings)
     app.mount("/static", StaticFiles(packages=[("characterlab.web", "static")]), name="static")
     for module in (_home, _characters, _chats, _compare, _dialogues, _sharing, _runs):
         app.include_router(module.router)

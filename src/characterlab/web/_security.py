@@ -14,15 +14,16 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from characterlab.web._settings import LabSettings
 
-__all__ = ["CSRF_COOKIE", "TOKEN_COOKIE", "csrf_token", "require_csrf", "security_middleware"]
+__all__ = ["CSRF_COOKIE", "TOKEN_COOKIE", "SecurityMiddleware", "csrf_token", "require_csrf"]
 
 CSRF_COOKIE = "characterlab_csrf"
 TOKEN_COOKIE = "characterlab_token"
@@ -74,38 +75,70 @@ async def require_csrf(request: Request) -> None:
         raise CsrfError("this request lacks the page's CSRF token; reload the page and try again")
 
 
-def security_middleware(
-    settings: LabSettings,
-) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    """The HTTP middleware that checks the host and the access token and adds the safety headers."""
+class SecurityMiddleware:
+    """ASGI middleware: checks the host and the access token, and adds the safety headers to every response.
 
-    async def middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    Plain ASGI rather than Starlette's ``BaseHTTPMiddleware``, which runs each request's body through a task and
+    a memory stream of its own: that is a cost on every server-sent event of a streamed reply.
+    """
+
+    def __init__(self, app: ASGIApp, settings: LabSettings) -> None:
+        """Guard ``app`` with ``settings``' host names and access token."""
+        self._app = app
+        self._settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer a refused request at once; pass the others on, adding the headers as their response starts."""
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        request = Request(scope)
+        refusal = self._refusal(request)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Security-Policy", LAB_POLICY)
+                headers["X-Content-Type-Options"] = "nosniff"
+                # Same-origin: with no-referrer, Chrome sends "Origin: null" on form posts, which the CSRF check
+                # refuses.
+                headers["Referrer-Policy"] = "same-origin"
+                headers["X-Frame-Options"] = "DENY"
+                new = getattr(request.state, "new_csrf", None)
+                if new is not None and CSRF_COOKIE not in request.cookies:
+                    headers.append("set-cookie", _cookie(CSRF_COOKIE, str(new), httponly=False))
+            await send(message)
+
+        await self._app(scope, receive, send_with_headers)
+
+    def _refusal(self, request: Request) -> Response | None:
+        settings = self._settings
         if not settings.host_allowed(request.headers.get("host", "")):
             return PlainTextResponse("this lab does not answer to that host name", status_code=400)
-        if settings.token is not None:
-            given = request.query_params.get("token")
-            if given is not None and secrets.compare_digest(given, settings.token):
-                clean = request.url.remove_query_params("token")
-                redirect = RedirectResponse(clean.path + (f"?{clean.query}" if clean.query else ""), 303)
-                redirect.set_cookie(TOKEN_COOKIE, settings.token, httponly=True, samesite="strict")
-                return redirect
-            bearer = request.headers.get("authorization", "")
-            presented = request.cookies.get(TOKEN_COOKIE) or (bearer[7:] if bearer.startswith("Bearer ") else "")
-            if not presented or not secrets.compare_digest(presented, settings.token):
-                return PlainTextResponse(
-                    "this lab needs its access token: open the address `characterlab serve` printed (it ends in "
-                    "?token=...)",
-                    status_code=401,
-                )
-        response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", LAB_POLICY)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        # Same-origin: with no-referrer, Chrome sends "Origin: null" on form posts, which the CSRF check refuses.
-        response.headers["Referrer-Policy"] = "same-origin"
-        response.headers["X-Frame-Options"] = "DENY"
-        new = getattr(request.state, "new_csrf", None)
-        if new is not None and CSRF_COOKIE not in request.cookies:
-            response.set_cookie(CSRF_COOKIE, new, httponly=False, samesite="strict")
-        return response
+        if settings.token is None:
+            return None
+        given = request.query_params.get("token")
+        if given is not None and secrets.compare_digest(given, settings.token):
+            clean = request.url.remove_query_params("token")
+            redirect = RedirectResponse(clean.path + (f"?{clean.query}" if clean.query else ""), 303)
+            redirect.set_cookie(TOKEN_COOKIE, settings.token, httponly=True, samesite="strict")
+            return redirect
+        bearer = request.headers.get("authorization", "")
+        presented = request.cookies.get(TOKEN_COOKIE) or (bearer[7:] if bearer.startswith("Bearer ") else "")
+        if not presented or not secrets.compare_digest(presented, settings.token):
+            return PlainTextResponse(
+                "this lab needs its access token: open the address `characterlab serve` printed (it ends in "
+                "?token=...)",
+                status_code=401,
+            )
+        return None
 
-    return middleware
+
+def _cookie(name: str, value: str, *, httponly: bool) -> str:
+    """A ``Set-Cookie`` value for the whole site, SameSite=Strict, as Starlette writes it."""
+    response = Response()
+    response.set_cookie(name, value, httponly=httponly, samesite="strict")
+    return response.headers["set-cookie"]
