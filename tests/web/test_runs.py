@@ -136,3 +136,57 @@ def test_no_run_folders_says_how_to_name_one(tmp_path: Path) -> None:
         app.include_router(_runs.router)
     page = TestClient(app, base_url="http://127.0.0.1:8765").get("/runs")
     assert page.status_code == 200 and "characterlab serve --runs FOLDER" in page.text
+
+
+def test_a_deleted_log_leaves_the_index_and_other_folders_runs_stay(
+    client: TestClient, app: FastAPI, demo: Path
+) -> None:
+    store = _lab(app).store
+    elsewhere = store.index_run(
+        "/elsewhere/run.eval", task="t", model="m", status="success", samples=1, started_at=None, report=None
+    )
+    client.get("/runs")
+    [run] = [indexed for indexed in store.runs() if indexed.id != elsewhere.id]
+    Path(run.location).unlink()
+    page = client.get("/runs").text
+    assert run.id not in page
+    assert [indexed.id for indexed in store.runs()] == [elsewhere.id]  # only the scanned folder's entry went
+
+
+def test_unchanged_logs_are_not_read_again(
+    client: TestClient, app: FastAPI, demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import inspect_ai.log
+
+    reads: list[str] = []
+    real = inspect_ai.log.read_eval_log
+
+    def counting(path: str, **kwargs: object) -> object:
+        reads.append(Path(path).name)
+        return real(path, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(inspect_ai.log, "read_eval_log", counting)
+    client.get("/runs")
+    first = len(reads)
+    assert first >= 2  # the log and the broken file
+    client.get("/runs")
+    assert len(reads) == first + 1  # only the broken file, which never gave a header to keep
+    [run] = _lab(app).store.runs()
+    Path(run.location).touch()
+    client.get("/runs")
+    assert Path(run.location).name in reads[first + 1 :]  # a log that changed is read again
+
+
+def test_a_report_under_another_name_counts_only_if_characterlab_wrote_it(
+    client: TestClient, app: FastAPI, demo: Path
+) -> None:
+    (demo / "report.html").unlink()
+    (demo / "notes.html").write_text("<!doctype html><title>my notes</title>", encoding="utf-8")
+    client.get("/runs")
+    [run] = _lab(app).store.runs()
+    assert run.report is None
+    ours = '<!doctype html><html><head><meta name="generator" content="characterlab 0.1.0"><title>x</title>'
+    (demo / "study.html").write_text(ours, encoding="utf-8")
+    client.get("/runs")
+    [run] = _lab(app).store.runs()
+    assert run.report == str((demo / "study.html").resolve())

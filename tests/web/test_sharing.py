@@ -143,6 +143,30 @@ def test_a_shared_chat_is_an_escaped_self_contained_page_without_secrets(client:
     assert messages[-1]["content"] == "my key is [redacted key] and my files are in ~/notes"
 
 
+def test_a_shared_dialogue_shows_its_opener_and_who_spoke_on_which_model(client: TestClient, app: FastAPI) -> None:
+    store = _lab(app).store
+    settings = {
+        "participants": [
+            {"name": "Ada", "model": f"characterlab/{Path.home()}/models/tiny", "character_id": None},
+            {"name": "Bo", "model": "characterlab/default", "character_id": None},
+        ],
+        "opener": "<b>Shall we talk about the sea?</b>",
+        "max_turns": 2,
+    }
+    dialogue = store.create_chat(model="characterlab/default", kind="dialogue", title="Ada and Bo", settings=settings)
+    store.add_message(dialogue.id, "assistant", "The sea is wide.", speaker="Ada")
+    links = client.post(f"/share/chat/{dialogue.id}", headers=csrf(client)).json()
+    document = json.loads(client.get(links["json"]).text)
+    assert document["opener"] == "<b>Shall we talk about the sea?</b>"
+    assert document["participants"] == [
+        {"name": "Ada", "model": "characterlab/tiny"},
+        {"name": "Bo", "model": "characterlab/default"},
+    ]
+    html = client.get(links["page"]).text
+    assert "Opening message" in html and "&lt;b&gt;Shall we talk about the sea?&lt;/b&gt;" in html
+    assert "Ada · characterlab/tiny" in html and "Bo · characterlab/default" in html and str(Path.home()) not in html
+
+
 def test_the_gallery_lists_shared_pages_and_unknown_ones_are_not_found(client: TestClient, app: FastAPI) -> None:
     assert "Nothing shared yet" in client.get("/shared").text
     chat = _hostile_chat(_lab(app).store)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -349,6 +349,13 @@ class Store:
             row.started_at, row.report = started_at, report
             session.flush()
             return RunRecord.model_validate(row)
+
+    def forget_runs(self, run_ids: Iterable[str]) -> None:
+        """Take runs out of the index (their logs are gone); the files themselves are never touched."""
+        ids = [run_id for run_id in run_ids if ID_PATTERN.fullmatch(run_id)]
+        if ids:
+            with self._session() as session:
+                session.execute(sa.delete(RunRow).where(RunRow.id.in_(ids)))
 
     def runs(self) -> list[RunRecord]:
         """Indexed runs, newest first."""

@@ -31,6 +31,8 @@ class Lab:
     """Dialogues taking turns now (one run at a time each)."""
     background: set[asyncio.Task[Any]] = field(default_factory=set)
     """Work that goes on whether or not a browser watches, kept referenced so the event loop does not drop it."""
+    run_headers: dict[str, tuple[tuple[int, int], Any]] = field(default_factory=dict)
+    """Log file → its (modification time, size) when last read, and its header (an Inspect ``EvalLog``)."""
 
     @property
     def store(self) -> Store:

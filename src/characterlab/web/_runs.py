@@ -62,9 +62,20 @@ def _find_report(log_folder: Path, root: Path, cache: dict[tuple[Path, Path], Pa
     levels = list(dict.fromkeys([*levels, root, root.parent]))
     found = next((level / REPORT_NAME for level in levels if (level / REPORT_NAME).is_file()), None)
     if found is None:
-        found = next((page for level in levels for page in sorted(level.glob("*.html")) if page.is_file()), None)
+        # Under another name, only a page characterlab wrote counts (not any HTML file lying about).
+        found = next((page for level in levels for page in sorted(level.glob("*.html")) if _is_report(page)), None)
     cache[key] = found
     return found
+
+
+def _is_report(page: Path) -> bool:
+    """Whether ``page`` is a report characterlab wrote (its head names characterlab as the generator)."""
+    try:
+        with page.open("r", encoding="utf-8", errors="replace") as file:
+            head = file.read(4096)
+    except OSError:
+        return False
+    return '<meta name="generator" content="characterlab' in head
 
 
 def _started(created: str) -> datetime | None:
@@ -87,6 +98,7 @@ def scan_runs(lab: Lab) -> RunsScan:
 
     scan = RunsScan()
     found: set[str] = set()
+    roots: list[Path] = []
     reports: dict[tuple[Path, Path], Path | None] = {}
     for configured in dict.fromkeys(lab.settings.runs):
         root = configured.expanduser().resolve()
@@ -94,6 +106,7 @@ def scan_runs(lab: Lab) -> RunsScan:
             scan.missing.append(configured)
             continue
         scan.folders.append(root)
+        roots.append(root)
         try:
             paths = log_files(root)
         except Exception as error:
@@ -102,7 +115,14 @@ def scan_runs(lab: Lab) -> RunsScan:
             continue
         for path in paths:
             try:
-                header = read_eval_log(str(path), header_only=True)
+                stat = path.stat()
+                version = (stat.st_mtime_ns, stat.st_size)
+                known = lab.run_headers.get(str(path))
+                # A log unchanged since the last visit is not read again (a header read opens the whole zip).
+                header = known[1] if known is not None and known[0] == version else None
+                if header is None:
+                    header = read_eval_log(str(path), header_only=True)
+                    lab.run_headers[str(path)] = (version, header)
             except Exception as error:
                 # A half-written or foreign file is listed as unreadable rather than breaking the page.
                 scan.unreadable.append((str(path), f"{type(error).__name__}: {error}"))
@@ -121,8 +141,14 @@ def scan_runs(lab: Lab) -> RunsScan:
                 report=str(report) if report is not None else None,
             )
             found.add(record.id)
-    # Listed from the index (its order), but only what is on disk now: deleted logs drop out of the page.
-    scan.runs = [run for run in lab.store.runs() if run.id in found]
+    indexed = lab.store.runs()
+    # Logs that were in a scanned folder and are gone leave the index (runs of other folders stay).
+    lab.store.forget_runs(
+        run.id
+        for run in indexed
+        if run.id not in found and any(Path(run.location).is_relative_to(root) for root in roots)
+    )
+    scan.runs = [run for run in indexed if run.id in found]
     return scan
 
 

@@ -134,7 +134,8 @@ def transcript_document(chat: ChatRecord, character: Character | None) -> dict[s
     Returns:
         ``schema``, ``title``, ``kind``, ``model``, ``settings``, ``character`` (or ``None``), ``messages``
         (``speaker``, ``role``, ``content``: the chosen reply, ``swipes``: how many replies there were) and
-        ``created`` (ISO 8601), every text scrubbed of keys and the home folder.
+        ``created`` (ISO 8601), every text scrubbed of keys and the home folder. A dialogue adds ``opener`` and
+        ``participants`` (``name``, ``model``).
     """
     settings = _shared_settings(chat.settings)
     user = str(settings.get("user_name") or "User")
@@ -168,6 +169,14 @@ def transcript_document(chat: ChatRecord, character: Character | None) -> dict[s
         ],
         "created": chat.created_at.isoformat(),
     }
+    if chat.kind == "dialogue":
+        # What set the two talking belongs on the page: the opening message and who spoke on which model.
+        document["opener"] = str(chat.settings.get("opener") or "")
+        document["participants"] = [
+            {"name": str(speaker.get("name", "")), "model": public_model_name(str(speaker.get("model", "")))}
+            for speaker in chat.settings.get("participants", [])
+            if isinstance(speaker, dict)
+        ]
     scrubbed: dict[str, Any] = _scrubbed(document)
     return scrubbed
 
