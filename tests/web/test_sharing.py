@@ -143,6 +143,15 @@ def test_a_shared_chat_is_an_escaped_self_contained_page_without_secrets(client:
     assert messages[-1]["content"] == "my key is [redacted key] and my files are in ~/notes"
 
 
+def test_steering_settings_are_shared_only_when_the_chat_steers() -> None:
+    from characterlab.web._transcript_page import _shared_settings
+
+    plain = {"temperature": 0.7, "steering_file": "", "steering_alpha": 4.0, "steering_positions": "all"}
+    assert _shared_settings(plain) == {"temperature": 0.7}
+    steered = {**plain, "steering_file": "curious"}
+    assert _shared_settings(steered) == steered
+
+
 def test_a_shared_dialogue_shows_its_opener_and_who_spoke_on_which_model(client: TestClient, app: FastAPI) -> None:
     store = _lab(app).store
     settings = {

@@ -19,6 +19,7 @@ from characterlab.cli.report import report
 from characterlab.cli.run import run
 from characterlab.cli.serve import serve
 from characterlab.cli.talk import talk
+from characterlab.cli.vectors import vectors_app
 from characterlab.errors import CharacterlabError
 
 __all__ = ["app", "main"]
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 app.add_typer(character_app, name="character")
 app.add_typer(models_app, name="models")
+app.add_typer(vectors_app, name="vectors")
 app.command()(demo)
 app.command()(talk)
 app.command()(report)

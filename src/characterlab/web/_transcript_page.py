@@ -117,11 +117,15 @@ def _scrubbed(value: Any) -> Any:
 
 def _shared_settings(settings: dict[str, Any]) -> dict[str, Any]:
     # Plain values only: a nested structure under an allowed name could still smuggle anything.
-    return {
+    shared = {
         name: settings[name]
         for name in SHARED_SETTINGS
         if name in settings and (settings[name] is None or isinstance(settings[name], str | int | float | bool))
     }
+    if not shared.get("steering_file"):
+        # A chat that does not steer shows no steering settings (the form saves their defaults anyway).
+        shared = {name: value for name, value in shared.items() if not name.startswith("steering_")}
+    return shared
 
 
 def transcript_document(chat: ChatRecord, character: Character | None) -> dict[str, Any]:

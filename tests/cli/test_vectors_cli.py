@@ -1,0 +1,53 @@
+"""``characterlab vectors``: a trait's direction and a character's axis from a tiny local model, and a file shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from characterlab.characters import load_character
+from characterlab.interp import read_vectors
+from tests.cli.cli_runner import run
+
+MARIT = Path(__file__).resolve().parents[2] / "examples" / "characters" / "marit.character.yaml"
+
+
+def test_trait_and_axis_files_are_written_and_shown(
+    capsys: pytest.CaptureFixture[str], tiny_llama: Path, tmp_path: Path
+) -> None:
+    trait = _first_trait_id()
+    out_file = tmp_path / "trait.safetensors"
+    code, out, err = run(
+        capsys, "vectors", "trait", MARIT, "--trait", trait, "--model", tiny_llama, "--layers", "0,-1",
+        "--max-tokens", "4", "-o", out_file,
+    )  # fmt: skip
+    assert code == 0, err
+    written = read_vectors(out_file)
+    assert written.provenance.kind == "trait" and written.provenance.trait == trait
+    assert written.provenance.layers == [0, 2]
+    questions = tmp_path / "questions.txt"
+    questions.write_text("What do you do all day?\n\nTell me about the sea.\n", encoding="utf-8")
+    axis_file = tmp_path / "axis.safetensors"
+    code, out, err = run(
+        capsys, "vectors", "axis", MARIT, "--model", f"characterlab/{tiny_llama}", "--layers", "1",
+        "--questions", questions, "--max-tokens", "4", "-o", axis_file,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "2 questions × 2 personas" in out and read_vectors(axis_file).provenance.n_positive == 2
+    code, out, _ = run(capsys, "vectors", "show", axis_file)
+    assert code == 0 and "character_axis" in out and "|layer.1|" in out
+
+
+def test_bad_layers_and_plain_files_are_clean_errors(
+    capsys: pytest.CaptureFixture[str], tiny_llama: Path, tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, "vectors", "axis", MARIT, "--model", tiny_llama, "--layers", "one", "-o", tmp_path / "x")
+    assert code == 1 and "--layers 'one'" in err and "Traceback" not in err
+    missing = tmp_path / "missing.safetensors"
+    code, _, err = run(capsys, "vectors", "show", missing)
+    assert code == 1 and "does not exist" in err
+
+
+def _first_trait_id() -> str:
+    return load_character(MARIT).traits[0].id
