@@ -51,3 +51,24 @@ def test_bad_layers_and_plain_files_are_clean_errors(
 
 def _first_trait_id() -> str:
     return load_character(MARIT).traits[0].id
+
+
+def test_a_sweep_writes_its_page_and_table(
+    capsys: pytest.CaptureFixture[str], tiny_llama: Path, tmp_path: Path
+) -> None:
+    trait = _first_trait_id()  # observational precision: a regex scorer, so no embedding model is needed
+    vectors = tmp_path / "trait.safetensors"
+    assert run(capsys, "vectors", "trait", MARIT, "--trait", trait, "--model", tiny_llama, "--layers", "1",
+               "--max-tokens", "4", "-o", vectors)[0] == 0  # fmt: skip
+    page = tmp_path / "sweep" / "page.html"
+    code, out, err = run(
+        capsys, "vectors", "sweep", vectors, "--character", MARIT, "--model", tiny_llama, "--coefficients=-1,0,1",
+        "--scorer", "programmatic", "--max-tokens", "4", "--question", "What did you see tonight?", "-o", page,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "3 points" in out and page.read_text(encoding="utf-8").count("<svg") == 3
+    table = (tmp_path / "sweep" / "page.csv").read_text(encoding="utf-8").splitlines()
+    assert table[0].startswith("layer,alpha,trait") and len(table) == 4
+    code, _, err = run(capsys, "vectors", "sweep", vectors, "--character", MARIT, "--model", tiny_llama,
+                       "--coefficients", "a,b", "-o", page)  # fmt: skip
+    assert code == 1 and "--coefficients 'a,b'" in err

@@ -45,8 +45,10 @@ def test_a_vector_file_round_trips_and_steers_as_a_steering_file(tmp_path: Path)
     assert all(torch.equal(again.by_layer[layer], _vectors().by_layer[layer]) for layer in (0, 2))
     as_steering = read_steering_file(written, alpha=2.0)  # the same file, read as a plain steering file
     assert [vector.layer for vector in as_steering] == [0, 2]
-    [steer] = again.steering(3.0, layers=[2])
+    [steer] = again.steering(3.0, layers=[2], unit=True)
     assert steer.alpha == 3.0 and float(steer.vector.norm()) == pytest.approx(1.0)
+    [raw] = again.steering(1.0, layers=[0])
+    assert torch.equal(raw.vector, again.by_layer[0])  # as found, as a steering file is read
     with pytest.raises(CharacterlabError, match=r"no vector for layer\(s\) \[5\]"):
         again.steering(1.0, layers=[5])
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,6 +19,7 @@ from characterlab.errors import CharacterlabError
 # torch, transformers and characterlab.interp are imported inside the commands (seconds at start-up otherwise).
 
 if TYPE_CHECKING:
+    from characterlab.characters import Trait
     from characterlab.models import LocalEngine
 
 __all__ = ["vectors_app"]
@@ -81,6 +85,65 @@ def axis_command(
     )
 
 
+class TraitScorer(StrEnum):
+    """How a sweep scores the trait in a reply, without a judge model."""
+
+    embedding = "embedding"
+    programmatic = "programmatic"
+
+
+@vectors_app.command("sweep")
+def sweep_command(
+    file: Annotated[Path, typer.Argument(help="A vector file (from `characterlab vectors trait`).")],
+    character: Annotated[Path, typer.Option(help="The character whose trait it is.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The page to write (.html); a .csv beside it.")],
+    model: Model = "default",
+    layers: Annotated[str | None, typer.Option(help="Blocks to steer at, one at a time (default: the file's).")] = None,
+    coefficients: Annotated[
+        str, typer.Option(help="Steering coefficients, comma-separated (1 = the whole difference of the means).")
+    ] = "-2,-1,0,1,2",
+    question: Annotated[
+        list[str] | None, typer.Option("--question", help="A question to ask besides the trait's probes (repeatable).")
+    ] = None,
+    scorer: Annotated[
+        TraitScorer,
+        typer.Option(
+            help="embedding: nearer the trait's examples than its counterexamples; programmatic: its scorers."
+        ),
+    ] = TraitScorer.embedding,
+    max_tokens: Annotated[int, typer.Option(help="Length of each reply.", min=1)] = 64,
+) -> None:
+    """Steer along a trait's direction over coefficients: the trait's score beside a capability check."""
+    from characterlab.interp import read_vectors, steering_sweep, sweep_page, sweep_table
+
+    vectors = read_vectors(file)
+    staged = load_any(character)
+    trait_id = vectors.provenance.trait
+    if trait_id is None:
+        raise CharacterlabError(f"{file} is not a trait's vectors (kind {vectors.provenance.kind}); sweep a trait file")
+    try:
+        trait = staged.trait(trait_id)
+    except KeyError as error:
+        raise CharacterlabError(str(error.args[0])) from error
+    asked = list(dict.fromkeys([*trait.probes, *(question or [])]))
+    if not asked:
+        raise CharacterlabError(f"trait {trait_id!r} of {staged.name} has no probes; give --question")
+    score, described = _trait_scorer(trait, scorer)
+    points = steering_sweep(
+        _engine(model),
+        vectors,
+        questions=asked,
+        score=score,
+        layers=_layers(layers) if layers else None,
+        coefficients=_numbers(coefficients),
+        max_new_tokens=max_tokens,
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(sweep_page(points, vectors, scorer=described), encoding="utf-8")
+    sweep_table(points).to_csv(output.with_suffix(".csv"), index=False)
+    console.print(f"{len(points)} points → {escape(str(output))} (and {escape(str(output.with_suffix('.csv')))})")
+
+
 @vectors_app.command("show")
 def show_command(file: Annotated[Path, typer.Argument(help="A vector file.")]) -> None:
     """Show a vector file's provenance and each vector's length."""
@@ -102,6 +165,39 @@ def _layers(text: str) -> list[int]:
         raise CharacterlabError(
             f"--layers {text!r}: expected block numbers separated by commas, e.g. 6,9,-1"
         ) from error
+
+
+def _numbers(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise CharacterlabError(f"--coefficients {text!r}: expected numbers separated by commas") from error
+
+
+def _trait_scorer(trait: Trait, kind: TraitScorer) -> tuple[Callable[[str, str], float | None], str]:
+    """A judge-free scorer of the trait and its description for the page."""
+    from characterlab.scorers import embedding_contrast, load_embedding_model, programmatic_scores
+
+    if kind is TraitScorer.programmatic:
+        if not trait.scorers:
+            raise CharacterlabError(f"trait {trait.id!r} names no programmatic scorers; use --scorer embedding")
+
+        def programmatic(question: str, reply: str) -> float | None:
+            values = [value for value in programmatic_scores(trait, reply).values() if not math.isnan(value)]
+            return sum(values) / len(values) if values else None
+
+        return programmatic, "the trait's programmatic scorers (mean)"
+    examples = [exchange.response for exchange in trait.examples]
+    counterexamples = [exchange.response for exchange in trait.counterexamples]
+    if not examples or not counterexamples:
+        raise CharacterlabError(f"trait {trait.id!r} needs examples and counterexamples for --scorer embedding")
+    model = load_embedding_model()
+
+    def contrast(question: str, reply: str) -> float | None:
+        value = embedding_contrast(model, reply, examples, counterexamples)
+        return None if math.isnan(value) else value
+
+    return contrast, "embedding contrast (similarity to the examples minus to the counterexamples)"
 
 
 def _engine(name: str) -> LocalEngine:

@@ -4,26 +4,36 @@
   them as :class:`Vectors`, which :func:`save_vectors` writes as a steering file with provenance.
 - :func:`projections` measures how far responses lie along a direction (monitoring).
 - :func:`probe_layers` fits a logistic-regression probe per layer, held out by prompt, with intervals.
+- :func:`steering_sweep` steers along a direction over layers and coefficients, scoring the trait beside a
+  capability check; :func:`sweep_page` shows it.
 """
 
 from characterlab.interp._directions import mean_difference, projections
 from characterlab.interp._extraction import Judge, Response, character_axis, contrastive_instructions, trait_vectors
 from characterlab.interp._probes import LayerProbe, probe_layers
+from characterlab.interp._sweep import CapabilityCheck, SweepPoint, default_capability_check, steering_sweep
+from characterlab.interp._sweep_page import sweep_page, sweep_table
 from characterlab.interp._vector_file import VECTORS_SCHEMA, VectorProvenance, Vectors, read_vectors, save_vectors
 
 __all__ = [
     "VECTORS_SCHEMA",
+    "CapabilityCheck",
     "Judge",
     "LayerProbe",
     "Response",
+    "SweepPoint",
     "VectorProvenance",
     "Vectors",
     "character_axis",
     "contrastive_instructions",
+    "default_capability_check",
     "mean_difference",
     "probe_layers",
     "projections",
     "read_vectors",
     "save_vectors",
+    "steering_sweep",
+    "sweep_page",
+    "sweep_table",
     "trait_vectors",
 ]

@@ -93,8 +93,8 @@ def trait_vectors(
     """
     try:
         trait = character.trait(trait_id)
-    except (KeyError, ValueError) as error:
-        raise CharacterlabError(str(error)) from error
+    except KeyError as error:
+        raise CharacterlabError(str(error.args[0])) from error
     asked = list(dict.fromkeys([*trait.probes, *questions]))
     if not asked:
         raise CharacterlabError(f"trait {trait_id!r} of {character.name} has no probes; give questions to ask")

@@ -69,7 +69,7 @@ class Vectors:
         *,
         layers: list[int] | None = None,
         positions: Literal["all", "generated"] = "all",
-        unit: bool = True,
+        unit: bool = False,
     ) -> list[SteeringVector]:
         """Steering vectors along these directions.
 
@@ -78,7 +78,8 @@ class Vectors:
             layers: Which blocks to steer at (default: all the file has).
             positions: ``all`` or ``generated`` (see :class:`~characterlab.models.SteeringVector`).
             unit: Scale each direction to unit length first, so that ``alpha`` is in the residual stream's
-                units whatever the raw difference's size.
+                units; by default the direction is used as found, so that ``alpha = 1`` moves a state by the
+                whole difference between the two sides' means (as a steering file is read).
 
         Raises:
             CharacterlabError: A requested layer has no vector.
