@@ -72,3 +72,22 @@ def test_a_sweep_writes_its_page_and_table(
     code, _, err = run(capsys, "vectors", "sweep", vectors, "--character", MARIT, "--model", tiny_llama,
                        "--coefficients", "a,b", "-o", page)  # fmt: skip
     assert code == 1 and "--coefficients 'a,b'" in err
+
+
+def test_probes_by_layer_print_a_table_and_write_a_page(
+    capsys: pytest.CaptureFixture[str], tiny_llama: Path, tmp_path: Path
+) -> None:
+    questions = tmp_path / "questions.txt"
+    questions.write_text("Tell me about your day.\nWhat do you like?\nWhere do you live?\n", encoding="utf-8")
+    page = tmp_path / "probes.html"
+    code, out, err = run(
+        capsys, "probes", "speakers", MARIT, "--default", "--questions", questions, "--model", tiny_llama,
+        "--max-tokens", "4", "--folds", "3", "-o", page,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "Who is speaking, by layer" in out and page.read_text(encoding="utf-8").count("<svg") == 1
+    assert (tmp_path / "probes.csv").read_text(encoding="utf-8").startswith("layer,auroc,low,high,shuffled")
+    one = tmp_path / "one.txt"
+    one.write_text("Only one?\n", encoding="utf-8")
+    code, _, err = run(capsys, "probes", "speakers", MARIT, "--default", "--questions", one, "--model", tiny_llama)
+    assert code == 1 and "at least two" in err

@@ -15,6 +15,7 @@ from characterlab.cli._console import err_console
 from characterlab.cli.character import character_app
 from characterlab.cli.demo import demo
 from characterlab.cli.models import models_app
+from characterlab.cli.probes import probes_app
 from characterlab.cli.report import report
 from characterlab.cli.run import run
 from characterlab.cli.serve import serve
@@ -34,6 +35,7 @@ app = typer.Typer(
 app.add_typer(character_app, name="character")
 app.add_typer(models_app, name="models")
 app.add_typer(vectors_app, name="vectors")
+app.add_typer(probes_app, name="probes")
 app.command()(demo)
 app.command()(talk)
 app.command()(report)

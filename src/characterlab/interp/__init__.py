@@ -10,6 +10,7 @@
 
 from characterlab.interp._directions import mean_difference, projections
 from characterlab.interp._extraction import Judge, Response, character_axis, contrastive_instructions, trait_vectors
+from characterlab.interp._probe_data import ProbeData, speaker_activations
 from characterlab.interp._probes import LayerProbe, probe_layers
 from characterlab.interp._sweep import CapabilityCheck, SweepPoint, default_capability_check, steering_sweep
 from characterlab.interp._sweep_page import sweep_page, sweep_table
@@ -20,6 +21,7 @@ __all__ = [
     "CapabilityCheck",
     "Judge",
     "LayerProbe",
+    "ProbeData",
     "Response",
     "SweepPoint",
     "VectorProvenance",
@@ -32,6 +34,7 @@ __all__ = [
     "projections",
     "read_vectors",
     "save_vectors",
+    "speaker_activations",
     "steering_sweep",
     "sweep_page",
     "sweep_table",
