@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from safetensors.torch import save_file
 
-from characterlab.models import GenerationRequest, SteeringVector, load_model
+from characterlab.models import ActivationSpec, GenerationRequest, SteeringVector, load_model
 from characterlab.models._engine import LocalEngine
 from characterlab.web._lab import Lab
 from tests.web.conftest import csrf
@@ -198,6 +198,29 @@ def test_a_chat_steers_its_replies_with_a_vector_file_the_lab_offers(
     assert "steered by curious × 2.0" in client.get(f"/chats/{chat_id}").text
 
 
+def test_each_reply_is_projected_on_the_watched_direction(
+    client: TestClient, app: FastAPI, tiny_llama: Path, tmp_path: Path
+) -> None:
+    lab = _lab(app)
+    lab.settings.vectors = [tmp_path]
+    vector = torch.randn(64, generator=torch.Generator().manual_seed(6))
+    save_file({"layer.1": vector}, str(tmp_path / "axis.safetensors"))
+    chat_id = _new_chat(client, f"characterlab/{tiny_llama}", max_tokens=6)
+    watch = {"temperature": 0, "max_tokens": 6, "watch_file": "axis"}
+    assert client.post(f"/chats/{chat_id}/settings", json=watch, headers=csrf(client)).status_code == 200
+    events = _events(client.post(f"/chats/{chat_id}/send", json={"text": "Hello"}, headers=csrf(client)).text)
+    assert events[-1][0] == "done"
+    reply = lab.store.chat(chat_id).messages[1]
+    engine = LocalEngine(load_model(str(tiny_llama)))
+    prompt = tuple(engine.encode(reply.meta["rendered"], add_special_tokens=False))
+    spec = ActivationSpec(layers=(1,), reduction="mean_response")
+    state = engine.generate([GenerationRequest(prompt_ids=prompt, max_new_tokens=6, activations=spec)])[0].activations[
+        1
+    ]
+    assert reply.meta["watch"] == {"1": pytest.approx(float(state @ (vector / vector.norm())), abs=1e-3)}
+    assert "along axis:" in events[-1][1]["html"] and "(layer 1)" in events[-1][1]["html"]
+
+
 def test_steering_settings_name_only_offered_files_on_local_models(
     client: TestClient, app: FastAPI, tiny_llama: Path, tmp_path: Path
 ) -> None:
@@ -211,6 +234,9 @@ def test_steering_settings_name_only_offered_files_on_local_models(
             json={"temperature": 0, "max_tokens": 8, "steering_file": name},
             headers=csrf(client),
         )
+        assert answer.status_code == 400 and "no steering file" in answer.json()["error"]
+        watching = {"temperature": 0, "max_tokens": 8, "watch_file": name}
+        answer = client.post(f"/chats/{chat.id}/settings", json=watching, headers=csrf(client))
         assert answer.status_code == 400 and "no steering file" in answer.json()["error"]
     api_chat = lab.store.create_chat(model="openai/gpt-4o-mini")
     refused = client.post(

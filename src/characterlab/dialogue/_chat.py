@@ -20,7 +20,7 @@ from rich.text import Text
 
 from characterlab.characters import Character
 from characterlab.errors import CharacterlabError
-from characterlab.models import SteeringVector, chat_messages, local_model_api
+from characterlab.models import ActivationSpec, SteeringVector, chat_messages, local_model_api
 from characterlab.stage import StageContext, render_chat_frame, render_transcript_frame
 
 __all__ = ["CharacterReply", "ChatFrame", "character_reply", "greeting", "stage_model"]
@@ -43,6 +43,8 @@ class CharacterReply:
     """The exact text a local model read (its chat template applied); ``None`` for an API model."""
     seconds: float
     """Time from the request to the whole reply."""
+    activations: dict[int, list[float]] | None = None
+    """Block → the reply's state (the mean over its tokens), when asked for with ``watch_layers``."""
 
 
 def stage_model(
@@ -130,6 +132,7 @@ async def character_reply(
     config: GenerateConfig | None = None,
     on_text: Callable[[str], None] | None = None,
     steering: Sequence[SteeringVector] = (),
+    watch_layers: Sequence[int] = (),
 ) -> CharacterReply:
     """The character's next reply to the conversation in ``context.history``.
 
@@ -141,6 +144,8 @@ async def character_reply(
         config: Generation settings for this reply (over the model's own).
         on_text: Called with the reply so far while it is generated (a local model streams token by token).
         steering: Steering vectors for this reply alone (a local model only).
+        watch_layers: Blocks whose state (the mean over the reply's tokens) to return with the reply, for
+            monitoring (a local model only).
 
     Returns:
         The reply, the prompt it answered, and how long it took.
@@ -161,11 +166,12 @@ async def character_reply(
     prompt = [{"role": message.role, "content": message.text} for message in messages]
     started = time.monotonic()
     api = local_model_api(model)
-    if steering and api is None:
-        raise CharacterlabError(f"steering needs a local model (characterlab/...); {model} is not one")
-    if api is not None and (on_text is not None or steering):
+    if (steering or watch_layers) and api is None:
+        raise CharacterlabError(f"steering and watching need a local model (characterlab/...); {model} is not one")
+    watched = ActivationSpec(layers=tuple(watch_layers), reduction="mean_response") if watch_layers else None
+    if api is not None and (on_text is not None or steering or watched):
         output = await api.generate_streaming(
-            messages, model.config.merge(config), on_text or (lambda _: None), steering=steering
+            messages, model.config.merge(config), on_text or (lambda _: None), steering=steering, activations=watched
         )
     else:
         output = await model.generate(messages, config=config)
@@ -177,4 +183,10 @@ async def character_reply(
         prompt=prompt,
         rendered=api.prompt_text(messages) if api is not None else None,
         seconds=time.monotonic() - started,
+        activations=_watched(output.metadata) if watched else None,
     )
+
+
+def _watched(metadata: dict[str, Any] | None) -> dict[int, list[float]] | None:
+    values = (metadata or {}).get("activations", {}).get("values")
+    return {int(layer): list(state) for layer, state in values.items()} if isinstance(values, dict) else None

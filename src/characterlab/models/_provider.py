@@ -265,6 +265,7 @@ class LocalModelAPI(ModelAPI):
         on_text: Callable[[str], None],
         *,
         steering: Sequence[SteeringVector] = (),
+        activations: ActivationSpec | None = None,
     ) -> ModelOutput:
         """Generate as :meth:`generate` does, calling ``on_text`` with the reply so far as each token arrives.
 
@@ -279,11 +280,15 @@ class LocalModelAPI(ModelAPI):
             on_text: Called with each new draft.
             steering: Vectors for this reply alone, on top of the provider's own ``steering`` (replies steered
                 differently still share batches).
+            activations: Hidden states to return with this reply (in ``output.metadata["activations"]``), in place
+                of the provider's own ``activation_layers``.
 
         Raises:
             CharacterlabError: Impossible settings, such as a steering vector that does not fit the model.
         """
-        output, _ = await self._generate(input, [], config, on_text=on_text, steering=tuple(steering))
+        output, _ = await self._generate(
+            input, [], config, on_text=on_text, steering=tuple(steering), activations=activations
+        )
         return output
 
     async def _generate(
@@ -294,6 +299,7 @@ class LocalModelAPI(ModelAPI):
         *,
         on_text: Callable[[str], None] | None,
         steering: tuple[SteeringVector, ...] = (),
+        activations: ActivationSpec | None = None,
     ) -> tuple[ModelOutput, ModelCall]:
         if tools:
             raise CharacterlabError(
@@ -325,7 +331,7 @@ class LocalModelAPI(ModelAPI):
             stop_sequences=tuple(dict.fromkeys(stops)),
             logprobs=bool(config.logprobs or config.top_logprobs),
             top_logprobs=config.top_logprobs or 0,
-            activations=self._activations,
+            activations=activations or self._activations,
             steering=steering,
         )
         try:
@@ -344,7 +350,7 @@ class LocalModelAPI(ModelAPI):
         started = time.monotonic()
         result = await self._batcher.submit(request)
         text = transcript.reply_from(result.text) if transcript else result.text
-        output = self._output(result, text)
+        output = self._output(result, text, request.activations)
         call = ModelCall.create(
             request={
                 "frame": self._frame,
@@ -368,7 +374,7 @@ class LocalModelAPI(ModelAPI):
             )
         return min(max_new_tokens, self._context_length - prompt_tokens)
 
-    def _output(self, result: GenerationResult, text: str) -> ModelOutput:
+    def _output(self, result: GenerationResult, text: str, spec: ActivationSpec | None) -> ModelOutput:
         choice = ChatCompletionChoice(
             message=ChatMessageAssistant(content=text, model=self.model_name, source="generate"),
             stop_reason=result.finish_reason,
@@ -376,10 +382,10 @@ class LocalModelAPI(ModelAPI):
         )
         output_tokens = len(result.token_ids)
         metadata: dict[str, Any] = {}
-        if self._activations is not None:
+        if spec is not None:
             metadata["activations"] = {
-                "layers": list(self._activations.layers),
-                "reduction": self._activations.reduction,
+                "layers": list(spec.layers),
+                "reduction": spec.reduction,
                 # String keys: the log is JSON, so integer keys would come back as strings anyway.
                 "values": {str(layer): value.float().tolist() for layer, value in result.activations.items()},
             }

@@ -61,6 +61,8 @@ class SettingsBody(BaseModel):
     """A steering file offered by the lab (its name), or empty for none."""
     steering_alpha: float = Field(default=4.0, ge=-64.0, le=64.0)
     steering_positions: Literal["all", "generated"] = "all"
+    watch_file: str = Field(default="", max_length=64)
+    """A vectors file offered by the lab whose directions each reply is projected on, or empty for none."""
 
 
 def render_message(message: MessageRecord, chat: ChatRecord) -> str:
@@ -201,12 +203,16 @@ def update_settings(chat_id: str, body: SettingsBody, lab: LabDep) -> dict[str, 
         CharacterlabError: Steering on a model that is not local, or a steering file the lab does not offer.
     """
     chat = lab.store.chat(chat_id)
-    if body.steering_file:
+    for name in (body.steering_file, body.watch_file):
+        if not name:
+            continue
         if not chat.model.startswith("characterlab/"):
-            raise CharacterlabError(f"steering needs a local model (characterlab/...); {chat.model} is not one")
-        if body.steering_file not in lab.steering_files():
             raise CharacterlabError(
-                f"there is no steering file {body.steering_file!r}; the lab offers the .safetensors files in "
+                f"steering and watching need a local model (characterlab/...); {chat.model} is not one"
+            )
+        if name not in lab.steering_files():
+            raise CharacterlabError(
+                f"there is no steering file {name!r}; the lab offers the .safetensors files in "
                 + (", ".join(str(folder) for folder in lab.settings.vectors) or "its --vectors folders (none given)")
             )
     lab.store.update_chat(chat_id, settings=body.model_dump())

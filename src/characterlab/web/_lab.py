@@ -57,6 +57,24 @@ class Lab:
                         found.setdefault(path.stem, path)
         return found
 
+    def watched(self, settings: dict[str, Any]) -> dict[int, Any]:
+        """The directions a chat's replies are projected on (``watch_file``): block → vector; empty for none.
+
+        Raises:
+            CharacterlabError: The named file is no longer in the vectors folders, or is not a steering file.
+        """
+        from characterlab.models import read_steering_file
+
+        name = str(settings.get("watch_file") or "")
+        if not name:
+            return {}
+        path = self.steering_files().get(name)
+        if path is None:
+            raise CharacterlabError(
+                f"the file {name!r} to watch along is no longer in the lab's vectors folders; choose another"
+            )
+        return {vector.layer: vector.vector for vector in read_steering_file(path)}
+
     def steering(self, settings: dict[str, Any]) -> list[SteeringVector]:
         """The vectors a chat's settings ask for (none without ``steering_file``).
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import torch
 from inspect_ai.model import GenerateConfig
 
 from characterlab.dialogue import character_reply
@@ -51,6 +52,7 @@ def chat_settings(chat: ChatRecord) -> dict[str, Any]:
         "steering_file": "",
         "steering_alpha": 4.0,
         "steering_positions": "all",
+        "watch_file": "",
         **chat.settings,
     }
 
@@ -102,9 +104,17 @@ async def _write_reply(lab: Lab, job: ReplyJob, on_text: Callable[[str], None]) 
             temperature=settings["temperature"], max_tokens=settings["max_tokens"], seed=settings["seed"]
         )
         steering = lab.steering(settings)
+        watched = lab.watched(settings)
         started = time.time()
         reply = await character_reply(
-            model, frame, character, context, config=config, on_text=on_text, steering=steering
+            model,
+            frame,
+            character,
+            context,
+            config=config,
+            on_text=on_text,
+            steering=steering,
+            watch_layers=sorted(watched),
         )
     except BaseException:
         if job.sent_text is not None:
@@ -114,6 +124,13 @@ async def _write_reply(lab: Lab, job: ReplyJob, on_text: Callable[[str], None]) 
     meta = {"model": chat.model, "frame": frame, "seconds": round(reply.seconds, 3), "at": started, **settings}
     if reply.rendered is not None:
         meta["rendered"] = reply.rendered
+    if watched and reply.activations:
+        # How far along each watched direction the reply's mean state lies (scalar projection, per block).
+        meta["watch"] = {
+            str(layer): round(float(torch.tensor(reply.activations[layer]) @ (vector / vector.norm())), 4)
+            for layer, vector in watched.items()
+            if layer in reply.activations
+        }
     speaker = character.display_name if character is not None else chat.model
     if job.mode == "swipe":
         return store.add_swipe(job.chat_id, job.position, reply.text, prompt=reply.prompt, meta=meta)

@@ -38,6 +38,7 @@ SHARED_SETTINGS = (
     "steering_file",
     "steering_alpha",
     "steering_positions",
+    "watch_file",
 )
 """The only settings a shared transcript shows; anything else a chat keeps (keys, steering, paths) stays home."""
 

@@ -224,6 +224,7 @@ function setupChat(root) {
       body.steering_file = String(data.get("steering_file"));
       body.steering_alpha = Number(data.get("steering_alpha"));
       body.steering_positions = String(data.get("steering_positions"));
+      body.watch_file = String(data.get("watch_file"));
     }
     try {
       await post(`/chats/${chatId}/settings`, body);
