@@ -91,3 +91,16 @@ def test_probes_by_layer_print_a_table_and_write_a_page(
     one.write_text("Only one?\n", encoding="utf-8")
     code, _, err = run(capsys, "probes", "speakers", MARIT, "--default", "--questions", one, "--model", tiny_llama)
     assert code == 1 and "at least two" in err
+
+
+def test_a_judge_is_asked_about_every_reply_and_its_failure_is_a_clean_error(
+    capsys: pytest.CaptureFixture[str], tiny_llama: Path, tmp_path: Path
+) -> None:
+    # The tiny model as the judge cannot even read the trait's rubric (512 tokens at most): the judge was asked,
+    # and its problem reaches the user as an error, with no file written.
+    code, _, err = run(
+        capsys, "vectors", "trait", MARIT, "--trait", _first_trait_id(), "--model", tiny_llama, "--layers", "1",
+        "--max-tokens", "4", "--judge", f"characterlab/{tiny_llama}", "-o", tmp_path / "t.safetensors",
+    )  # fmt: skip
+    assert code == 1 and "reads at most 512" in err and "Traceback" not in err
+    assert not (tmp_path / "t.safetensors").exists()

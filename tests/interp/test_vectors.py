@@ -84,13 +84,19 @@ def test_trait_vectors_on_a_tiny_model_with_and_without_a_judge(engine: LocalEng
     # A judge keeps clear cases only: here every positive scores 80 and negatives alternate 10 / 60 (unclear).
     scores = iter([80.0] * asked + [10.0, 60.0] * asked)
     judged, scored = trait_vectors(
-        engine, marit, trait.id, layers=[1], max_new_tokens=6, judge=lambda q, r: next(scores), judge_name="rule"
+        engine,
+        marit,
+        trait.id,
+        layers=[1],
+        max_new_tokens=6,
+        judge=lambda pairs: [next(scores) for _ in pairs],
+        judge_name="rule",
     )
     assert judged.provenance.n_positive == asked and judged.provenance.n_negative == (asked + 1) // 2
     assert judged.provenance.judge == "rule" and judged.provenance.threshold == 50.0
     assert [r.score for r in scored][:2] == [80.0, 80.0]
     with pytest.raises(CharacterlabError, match="kept 0 positive"):
-        trait_vectors(engine, marit, trait.id, layers=[1], max_new_tokens=4, judge=lambda q, r: 0.0)
+        trait_vectors(engine, marit, trait.id, layers=[1], max_new_tokens=4, judge=lambda pairs: [0.0] * len(pairs))
     with pytest.raises(CharacterlabError, match="the model has blocks 0 to 2"):
         trait_vectors(engine, marit, trait.id, layers=[7], max_new_tokens=4)
 

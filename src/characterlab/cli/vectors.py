@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -19,7 +19,7 @@ from characterlab.errors import CharacterlabError
 # torch, transformers and characterlab.interp are imported inside the commands (seconds at start-up otherwise).
 
 if TYPE_CHECKING:
-    from characterlab.characters import Trait
+    from characterlab.characters import Character, Trait
     from characterlab.models import LocalEngine
 
 __all__ = ["vectors_app"]
@@ -45,13 +45,28 @@ def trait_command(
         list[str] | None, typer.Option("--question", help="A question to ask besides the trait's probes (repeatable).")
     ] = None,
     max_tokens: Annotated[int, typer.Option(help="Length of each reply.", min=1)] = 64,
+    judge: Annotated[
+        str | None,
+        typer.Option(help="A judge model (any Inspect model) that keeps only clear positives and negatives."),
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(help="The judge score a positive must reach (a negative: at most 100 minus it).")
+    ] = 50.0,
 ) -> None:
-    """Extract a trait's direction: replies showing it minus replies showing its opposite (every reply kept)."""
+    """Extract a trait's direction: replies showing it minus replies showing its opposite."""
     from characterlab.interp import save_vectors, trait_vectors
 
     staged = load_any(character)
     vectors, responses = trait_vectors(
-        _engine(model), staged, trait, layers=_layers(layers), questions=question or (), max_new_tokens=max_tokens
+        _engine(model),
+        staged,
+        trait,
+        layers=_layers(layers),
+        questions=question or (),
+        max_new_tokens=max_tokens,
+        judge=_judge(judge, staged, trait) if judge else None,
+        judge_name=judge,
+        threshold=threshold,
     )
     written = save_vectors(vectors, output)
     console.print(f"{len(responses)} replies; vectors at blocks {vectors.provenance.layers} → {escape(str(written))}")
@@ -198,6 +213,26 @@ def _trait_scorer(trait: Trait, kind: TraitScorer) -> tuple[Callable[[str, str],
         return None if math.isnan(value) else value
 
     return contrast, "embedding contrast (similarity to the examples minus to the counterexamples)"
+
+
+def _judge(name: str, character: Character, trait_id: str) -> Callable[[Sequence[tuple[str, str]]], list[float | None]]:
+    """The trait judge (a 0-100 rubric built from the trait), asked about every reply concurrently."""
+    import asyncio
+
+    from characterlab.dialogue import inspect_model
+    from characterlab.scorers import judge_score, trait_rubric
+
+    try:
+        rubric = trait_rubric(character.trait(trait_id), character_name=character.name)
+    except KeyError as error:
+        raise CharacterlabError(str(error.args[0])) from error
+    model = inspect_model(name)
+
+    async def all_scores(pairs: Sequence[tuple[str, str]]) -> list[float | None]:
+        scores = await asyncio.gather(*(judge_score(model, rubric, question, reply) for question, reply in pairs))
+        return [None if math.isnan(score.value) else score.value for score in scores]
+
+    return lambda pairs: asyncio.run(all_scores(pairs))
 
 
 def _engine(name: str) -> LocalEngine:

@@ -26,8 +26,9 @@ from characterlab.stage import FrameMessage, StageContext, render_chat_frame
 
 __all__ = ["Judge", "Response", "character_axis", "contrastive_instructions", "trait_vectors"]
 
-Judge = Callable[[str, str], float | None]
-"""``judge(question, reply)``: how strongly the trait shows, 0 to 100 (``None`` when it cannot say)."""
+Judge = Callable[[Sequence[tuple[str, str]]], Sequence[float | None]]
+"""``judge([(question, reply), ...])``: how strongly the trait shows in each reply, 0 to 100 (``None`` when it
+cannot say); all replies at once, so that a judge model can take them concurrently."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,12 @@ def trait_vectors(
         *_answer(engine, negative, asked, "negative", layers, max_new_tokens, batch_size),
     ]
     if judge is not None:
-        responses = [Response(r.side, r.question, r.text, r.states, judge(r.question, r.text)) for r in responses]
+        scores = list(judge([(r.question, r.text) for r in responses]))
+        if len(scores) != len(responses):
+            raise CharacterlabError(f"the judge returned {len(scores)} scores for {len(responses)} replies")
+        responses = [
+            Response(r.side, r.question, r.text, r.states, score) for r, score in zip(responses, scores, strict=True)
+        ]
         kept = [
             r
             for r in responses
