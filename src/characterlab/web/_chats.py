@@ -59,7 +59,8 @@ class SettingsBody(BaseModel):
     user_name: str = Field(default="User", min_length=1, max_length=80)
     steering_file: str = Field(default="", max_length=64)
     """A steering file offered by the lab (its name), or empty for none."""
-    steering_alpha: float = Field(default=4.0, ge=-64.0, le=64.0)
+    steering_alpha: float = Field(default=1.0, ge=-64.0, le=64.0)
+    """1 adds each vector as the file holds it (for a `characterlab vectors` file: the whole difference of means)."""
     steering_positions: Literal["all", "generated"] = "all"
     watch_file: str = Field(default="", max_length=64)
     """A vectors file offered by the lab whose directions each reply is projected on, or empty for none."""

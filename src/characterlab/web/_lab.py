@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import Request
 
@@ -63,17 +63,8 @@ class Lab:
         Raises:
             CharacterlabError: The named file is no longer in the vectors folders, or is not a steering file.
         """
-        from characterlab.models import read_steering_file
-
-        name = str(settings.get("watch_file") or "")
-        if not name:
-            return {}
-        path = self.steering_files().get(name)
-        if path is None:
-            raise CharacterlabError(
-                f"the file {name!r} to watch along is no longer in the lab's vectors folders; choose another"
-            )
-        return {vector.layer: vector.vector for vector in read_steering_file(path)}
+        vectors = self._read_offered(str(settings.get("watch_file") or ""), alpha=1.0, positions="all")
+        return {vector.layer: vector.vector for vector in vectors}
 
     def steering(self, settings: dict[str, Any]) -> list[SteeringVector]:
         """The vectors a chat's settings ask for (none without ``steering_file``).
@@ -81,21 +72,24 @@ class Lab:
         Raises:
             CharacterlabError: The named file is no longer in the vectors folders, or is not a steering file.
         """
-        from characterlab.models import read_steering_file  # torch, only once a chat steers
-
-        name = str(settings.get("steering_file") or "")
-        if not name:
-            return []
-        path = self.steering_files().get(name)
-        if path is None:
-            raise CharacterlabError(
-                f"the steering file {name!r} is no longer in the lab's vectors folders; choose another in the settings"
-            )
-        return read_steering_file(
-            path,
+        return self._read_offered(
+            str(settings.get("steering_file") or ""),
             alpha=float(settings.get("steering_alpha", 1.0)),
             positions="generated" if settings.get("steering_positions") == "generated" else "all",
         )
+
+    def _read_offered(self, name: str, *, alpha: float, positions: Literal["all", "generated"]) -> list[SteeringVector]:
+        """The vectors of an offered file chosen by name (none for an empty name)."""
+        if not name:
+            return []
+        from characterlab.models import read_steering_file  # torch: only once a chat steers or watches
+
+        path = self.steering_files().get(name)
+        if path is None:
+            raise CharacterlabError(
+                f"the vectors file {name!r} is no longer in the lab's vectors folders; choose another in the settings"
+            )
+        return read_steering_file(path, alpha=alpha, positions=positions)
 
 
 def lab_of(request: Request) -> Lab:

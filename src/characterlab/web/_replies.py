@@ -50,7 +50,7 @@ def chat_settings(chat: ChatRecord) -> dict[str, Any]:
         "user_name": "User",
         "seed": None,
         "steering_file": "",
-        "steering_alpha": 4.0,
+        "steering_alpha": 1.0,
         "steering_positions": "all",
         "watch_file": "",
         **chat.settings,
