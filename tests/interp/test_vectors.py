@@ -21,7 +21,14 @@ from characterlab.interp import (
     save_vectors,
     trait_vectors,
 )
-from characterlab.models import ActivationSpec, GenerationRequest, LocalEngine, load_model, read_steering_file
+from characterlab.models import (
+    ActivationSpec,
+    GenerationRequest,
+    LocalEngine,
+    build_tiny_model,
+    load_model,
+    read_steering_file,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "characters"
 
@@ -99,6 +106,15 @@ def test_trait_vectors_on_a_tiny_model_with_and_without_a_judge(engine: LocalEng
         trait_vectors(engine, marit, trait.id, layers=[1], max_new_tokens=4, judge=lambda pairs: [0.0] * len(pairs))
     with pytest.raises(CharacterlabError, match="the model has blocks 0 to 2"):
         trait_vectors(engine, marit, trait.id, layers=[7], max_new_tokens=4)
+
+
+def test_a_base_model_is_refused_with_a_reason(tmp_path: Path) -> None:
+    base = LocalEngine(load_model(str(build_tiny_model(tmp_path / "base", architecture="gpt2"))))
+    marit = load_character(EXAMPLES / "marit.character.yaml")
+    with pytest.raises(CharacterlabError, match="no chat template"):
+        trait_vectors(base, marit, marit.traits[0].id, layers=[0])
+    with pytest.raises(CharacterlabError, match="no chat template"):
+        character_axis(base, marit, ["Hello?"], layers=[0])
 
 
 def test_the_character_axis_separates_staged_from_default_replies(engine: LocalEngine) -> None:

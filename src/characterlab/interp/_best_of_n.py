@@ -22,6 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from characterlab.analysis import Estimate, bootstrap_mean
+from characterlab.interp._extraction import require_chat_model
 from characterlab.interp._probe_data import ProbeData
 from characterlab.models import ActivationSpec, GenerationRequest, LocalEngine
 
@@ -124,6 +125,7 @@ def best_of_n(
     """
     if not messages or min(ns) < 1:
         raise ValueError("best-of-N needs conversations and every N at least 1")
+    require_chat_model(engine)
     most = max(ns)
     spec = ActivationSpec(layers=(probe.layer,), reduction="mean_response")
     prompts = [tuple(engine.chat_prompt_ids(conversation)) for conversation in messages]

@@ -99,6 +99,7 @@ def trait_vectors(
     asked = list(dict.fromkeys([*trait.probes, *questions]))
     if not asked:
         raise CharacterlabError(f"trait {trait_id!r} of {character.name} has no probes; give questions to ask")
+    require_chat_model(engine)
     layers = _resolved(engine, layers)
     positive, negative = contrastive_instructions(trait)
     responses = [
@@ -156,6 +157,7 @@ def character_axis(
     """
     if not questions:
         raise CharacterlabError("the character axis needs questions to ask both personas")
+    require_chat_model(engine)
     spec = ActivationSpec(layers=_resolved(engine, layers), reduction="mean_response")
     staged = [
         engine.chat_prompt_ids(
@@ -214,6 +216,19 @@ def _generate(
 
 def _states(result: GenerationResult) -> dict[int, torch.Tensor]:
     return dict(result.activations)
+
+
+def require_chat_model(engine: LocalEngine) -> None:
+    """Directions and probes compare replies to chat prompts (system instructions, staged characters).
+
+    Raises:
+        CharacterlabError: The model has no chat template (a base model).
+    """
+    if not engine.loaded.has_chat_template:
+        raise CharacterlabError(
+            f"{engine.loaded.name} has no chat template (a base model); directions and probes need a chat model "
+            "(e.g. characterlab/default)"
+        )
 
 
 def _user(question: str) -> FrameMessage:

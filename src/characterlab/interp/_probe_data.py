@@ -13,6 +13,7 @@ import numpy as np
 
 from characterlab.characters import Character
 from characterlab.errors import CharacterlabError
+from characterlab.interp._extraction import require_chat_model
 from characterlab.models import ActivationSpec, GenerationRequest, LocalEngine
 from characterlab.stage import FrameMessage, StageContext, render_chat_frame
 
@@ -61,6 +62,7 @@ def speaker_activations(
         speakers.append((DEFAULT_PERSONA, None))
     if len(speakers) < 2 or not questions:
         raise CharacterlabError("a probe needs at least two speakers and one question")
+    require_chat_model(engine)
     blocks = tuple(range(engine.loaded.num_layers)) if layers is None else tuple(layers)
     spec = ActivationSpec(layers=blocks, reduction="mean_response")
     requests, labels, groups = [], [], []

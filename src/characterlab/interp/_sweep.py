@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Literal
 
 from characterlab.analysis import Estimate, bootstrap_mean
+from characterlab.interp._extraction import require_chat_model
 from characterlab.interp._vector_file import Vectors
 from characterlab.models import GenerationRequest, LocalEngine
 
@@ -93,6 +94,7 @@ def steering_sweep(
     Returns:
         One point per (layer, coefficient), layers in the order given, coefficients ascending.
     """
+    require_chat_model(engine)
     check = capability or default_capability_check()
     chosen = list(vectors.provenance.layers if layers is None else layers)
     points = [(layer, float(alpha)) for layer in chosen for alpha in sorted(coefficients)]
