@@ -122,9 +122,11 @@ def trait_vectors(
         kept = responses
     chosen = {side: [r.states for r in kept if r.side == side] for side in ("positive", "negative")}
     if not chosen["positive"] or not chosen["negative"]:
+        missing = sum(r.score is None for r in responses)
         raise CharacterlabError(
             f"the judge kept {len(chosen['positive'])} positive and {len(chosen['negative'])} negative replies for "
-            f"{trait_id!r}; lower the threshold or ask more questions"
+            f"{trait_id!r} ({missing} of {len(responses)} replies got no usable score); lower the threshold, ask "
+            "more questions, or use a stronger judge"
         )
     directions = mean_difference(chosen["positive"], chosen["negative"])
     provenance = VectorProvenance(
