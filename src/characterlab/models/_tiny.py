@@ -94,41 +94,29 @@ def build_tiny_model(
     # fork_rng keeps the caller's global random state untouched while the weights are drawn from ``seed``.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
+        special: dict[str, Any] = {"bos_token_id": bos_id, "eos_token_id": eos_id, "pad_token_id": pad_id}
+        decoder: dict[str, Any] = {
+            "vocab_size": vocab_size,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 3,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 512,
+            "initializer_range": _INITIALIZER_RANGE,
+            **special,
+        }
         if architecture == "llama":
-            model = LlamaForCausalLM(
-                LlamaConfig(
-                    vocab_size=vocab_size,
-                    hidden_size=64,
-                    intermediate_size=128,
-                    num_hidden_layers=3,
-                    num_attention_heads=4,
-                    num_key_value_heads=2,
-                    max_position_embeddings=512,
-                    initializer_range=_INITIALIZER_RANGE,
-                    bos_token_id=bos_id,
-                    eos_token_id=eos_id,
-                    pad_token_id=pad_id,
-                )
-            )
+            model = LlamaForCausalLM(LlamaConfig(**decoder))
         elif architecture == "gemma3":
             model = Gemma3ForCausalLM(
                 Gemma3TextConfig(
-                    vocab_size=vocab_size,
-                    hidden_size=64,
-                    intermediate_size=128,
-                    num_hidden_layers=3,
-                    num_attention_heads=4,
-                    num_key_value_heads=2,
+                    **decoder,
                     head_dim=16,
                     sliding_window=TINY_SLIDING_WINDOW,
                     # Tied embeddings make one high-norm token win every step in a random model.
                     tie_word_embeddings=False,
                     layer_types=["sliding_attention", "sliding_attention", "full_attention"],
-                    max_position_embeddings=512,
-                    initializer_range=_INITIALIZER_RANGE,
-                    bos_token_id=bos_id,
-                    eos_token_id=eos_id,
-                    pad_token_id=pad_id,
                 )
             )
         else:
@@ -140,9 +128,7 @@ def build_tiny_model(
                     n_head=4,
                     n_positions=512,
                     initializer_range=_INITIALIZER_RANGE,
-                    bos_token_id=bos_id,
-                    eos_token_id=eos_id,
-                    pad_token_id=pad_id,
+                    **special,
                 )
             )
     model.save_pretrained(folder)
