@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from characterlab.cli._console import console, err_console
+from characterlab.cli._local_model import LOCAL_PREFIX
 
 # characterlab.models is imported inside each command: it loads torch and transformers, which takes seconds that
 # every other command of the CLI would pay at start-up.
@@ -20,8 +21,6 @@ __all__ = ["models_app"]
 models_app = typer.Typer(
     help="What each model provider can do; prepare and inspect local models.", no_args_is_help=True
 )
-
-_LOCAL_PREFIX = "characterlab/"
 
 
 class Embedded(StrEnum):
@@ -97,7 +96,7 @@ def info(
     from characterlab.models import load_model
 
     loaded = load_model(
-        name.removeprefix(_LOCAL_PREFIX), gguf_file=gguf_file, dtype=dtype, device=device, adapter=adapter
+        name.removeprefix(LOCAL_PREFIX), gguf_file=gguf_file, dtype=dtype, device=device, adapter=adapter
     )
     config = loaded.model.config
     parameters = sum(parameter.numel() for parameter in loaded.model.parameters())

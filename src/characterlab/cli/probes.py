@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from characterlab.cli._console import console
+from characterlab.cli._local_model import local_engine
 from characterlab.cli.character import load_any
 from characterlab.errors import CharacterlabError
 
@@ -19,8 +20,6 @@ from characterlab.errors import CharacterlabError
 __all__ = ["probes_app"]
 
 probes_app = typer.Typer(help="Linear probes on a local model's activations, swept over layers.", no_args_is_help=True)
-
-_LOCAL_PREFIX = "characterlab/"
 
 
 @probes_app.command("speakers")
@@ -42,13 +41,12 @@ def speakers_command(
 
     from characterlab.analysis import turn_curve_plot
     from characterlab.interp import probe_layers, speaker_activations
-    from characterlab.models import LocalEngine, load_model
 
     staged = [load_any(path) for path in characters]
     asked = [line.strip() for line in questions.read_text(encoding="utf-8").splitlines() if line.strip()]
     if len(asked) < 2:
         raise CharacterlabError(f"{questions}: the probe holds questions out, so it needs at least two")
-    engine = LocalEngine(load_model(model.removeprefix(_LOCAL_PREFIX)))
+    engine = local_engine(model)
     data = speaker_activations(engine, staged, asked, include_default=default, max_new_tokens=max_tokens)
     probes = probe_layers(data.features, data.labels, data.groups, folds=folds)
     table = Table("layer", "AUROC [95% CI]", "shuffled", "n", "questions", title="Who is speaking, by layer")

@@ -21,6 +21,7 @@ import yaml
 from rich.markup import escape
 
 from characterlab.cli._console import console, err_console
+from characterlab.cli._local_model import LOCAL_PREFIX
 from characterlab.errors import CharacterlabError
 
 __all__ = ["run"]
@@ -37,7 +38,6 @@ STUDY_IDS = (
 )
 """The tasks ``run`` knows: the studies (``characterlab.studies.STUDIES``) and ``dialogue``
 (``characterlab.dialogue``), named here so the CLI starts without importing Inspect."""
-_LOCAL_PREFIX = "characterlab/"
 _DEFAULT_BATCH = 16
 # A request that keeps failing ends its sample after this many retries instead of retrying for ever (Inspect's
 # default), and one that hangs is cut off.
@@ -88,7 +88,7 @@ def run(
         args["judge"] = judge
     _check_task_args(study, task_function, args)
     model_args = _parse_pairs(model_arg or [], "--model-arg")
-    if max_connections is None and model.startswith(_LOCAL_PREFIX):
+    if max_connections is None and model.startswith(LOCAL_PREFIX):
         # Inspect's adaptive concurrency would hand the local model's batcher fewer requests than a batch holds.
         max_connections = int(model_args.get("batch_size", _DEFAULT_BATCH))
     options: dict[str, Any] = {

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from characterlab.cli._console import console
+from characterlab.cli._local_model import local_engine
 from characterlab.cli.character import load_any
 from characterlab.errors import CharacterlabError
 
@@ -20,7 +21,6 @@ from characterlab.errors import CharacterlabError
 
 if TYPE_CHECKING:
     from characterlab.characters import Character, Trait
-    from characterlab.models import LocalEngine
 
 __all__ = ["vectors_app"]
 
@@ -29,7 +29,6 @@ vectors_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_LOCAL_PREFIX = "characterlab/"
 Layers = Annotated[str, typer.Option(help="Decoder blocks, comma-separated (negative counts from the last).")]
 Model = Annotated[str, typer.Option(help="A local model: default, base, a model folder (characterlab/ optional).")]
 
@@ -58,7 +57,7 @@ def trait_command(
 
     staged = load_any(character)
     vectors, responses = trait_vectors(
-        _engine(model),
+        local_engine(model),
         staged,
         trait,
         layers=_layers(layers),
@@ -93,7 +92,7 @@ def axis_command(
         asked = list(dict.fromkeys(probe for trait in staged.traits for probe in trait.probes))
     if not asked:
         raise CharacterlabError(f"no questions: {character} has no trait probes; give --questions FILE")
-    vectors, _ = character_axis(_engine(model), staged, asked, layers=_layers(layers), max_new_tokens=max_tokens)
+    vectors, _ = character_axis(local_engine(model), staged, asked, layers=_layers(layers), max_new_tokens=max_tokens)
     written = save_vectors(vectors, output)
     console.print(
         f"{len(asked)} questions × 2 personas; axis at blocks {vectors.provenance.layers} → {escape(str(written))}"
@@ -145,7 +144,7 @@ def sweep_command(
         raise CharacterlabError(f"trait {trait_id!r} of {staged.name} has no probes; give --question")
     score, described = _trait_scorer(trait, scorer)
     points = steering_sweep(
-        _engine(model),
+        local_engine(model),
         vectors,
         questions=asked,
         score=score,
@@ -233,9 +232,3 @@ def _judge(name: str, character: Character, trait_id: str) -> Callable[[Sequence
         return [None if math.isnan(score.value) else score.value for score in scores]
 
     return lambda pairs: asyncio.run(all_scores(pairs))
-
-
-def _engine(name: str) -> LocalEngine:
-    from characterlab.models import LocalEngine, load_model
-
-    return LocalEngine(load_model(name.removeprefix(_LOCAL_PREFIX)))
