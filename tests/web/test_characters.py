@@ -24,7 +24,7 @@ from characterlab.store import Store
 from characterlab.web import LabSettings, create_app
 from characterlab.web._characters import router as characters_router
 from characterlab.web._characters import safe_file_name
-from characterlab.web._lab import Lab
+from tests.web.conftest import the_lab
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "characters"
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
@@ -54,12 +54,6 @@ def app(tmp_path: Path) -> FastAPI:
 def client(app: FastAPI) -> TestClient:
     """A browser that has visited the characters page (so it holds the CSRF cookie)."""
     return _client(app)
-
-
-def _lab(app: FastAPI) -> Lab:
-    lab = app.state.lab
-    assert isinstance(lab, Lab)
-    return lab
 
 
 def _token(client: TestClient) -> str:
@@ -99,7 +93,7 @@ def test_the_list_starts_empty_and_offers_writing_importing_and_the_examples(cli
     assert 'accept=".png,.json,.charx,.yaml,.yml"' in html
     assert f'name="csrf_token" value="{_token(client)}"' in html
     assert 'action="/characters/examples"' in html
-    assert _lab(app).store.characters() == []
+    assert the_lab(app).store.characters() == []
 
 
 def test_the_bundled_examples_are_added_once(client: TestClient, app: FastAPI) -> None:
@@ -108,7 +102,7 @@ def test_the_bundled_examples_are_added_once(client: TestClient, app: FastAPI) -
     response = _form(client, "/characters/examples")
     assert response.status_code == 303 and response.headers["location"] == "/characters"
     assert _form(client, "/characters/examples").status_code == 303
-    stored = _lab(app).store.characters()
+    stored = the_lab(app).store.characters()
     assert sorted(record.name for record in stored) == bundled
     html = client.get("/characters").text
     for record in stored:
@@ -123,7 +117,7 @@ def test_a_character_written_from_the_template_is_saved_and_shown(client: TestCl
     template = character_template("Wren")
     assert "curiosity" in template
     character_id = _create(client, template.replace("\n", "\r\n"))  # as a browser sends a textarea
-    record = _lab(app).store.character(character_id)
+    record = the_lab(app).store.character(character_id)
     assert (record.name, record.origin) == ("Wren", "created")
     assert record.yaml == template
     view = client.get(f"/characters/{character_id}").text
@@ -140,7 +134,7 @@ def test_a_character_written_from_the_template_is_saved_and_shown(client: TestCl
 
 def test_a_broken_edit_is_shown_with_its_line_and_field_and_stores_nothing(client: TestClient, app: FastAPI) -> None:
     character_id = _create(client, character_template("Wren"))
-    before = _lab(app).store.character(character_id)
+    before = the_lab(app).store.character(character_id)
     broken = before.yaml.replace("strength: 0.8", "strength: high")
     line = broken.split("\n").index("    strength: high") + 1
     with pytest.raises(Exception) as expected:
@@ -157,7 +151,7 @@ def test_a_broken_edit_is_shown_with_its_line_and_field_and_stores_nothing(clien
     bad = re.search(rf'<li id="yaml-line-{line}" class="bad" title="([^"]*)">', html)
     assert bad is not None and "traits[0].strength" in bad.group(1)
     assert html.count('class="bad"') == 1
-    after = _lab(app).store.character(character_id)
+    after = the_lab(app).store.character(character_id)
     assert (after.yaml, after.updated_at) == (before.yaml, before.updated_at)
 
 
@@ -165,7 +159,7 @@ def test_a_valid_edit_replaces_the_yaml_and_the_listed_name(client: TestClient, 
     character_id = _create(client, character_template("Wren"))
     text = character_template("Robin").replace("Hello, {{user}}.", "Morning, {{user}}.")
     assert _id_from(_form(client, f"/characters/{character_id}/edit", yaml=text)) == character_id
-    record = _lab(app).store.character(character_id)
+    record = the_lab(app).store.character(character_id)
     assert (record.name, record.yaml, record.origin) == ("Robin", text, "created")
     assert "Morning, {{user}}." in client.get(f"/characters/{character_id}").text
 
@@ -174,7 +168,7 @@ def test_a_new_character_with_problems_is_not_stored(client: TestClient, app: Fa
     response = _form(client, "/characters/new", yaml="schema: characterlab/character@1\nsummary: nobody\n")
     assert response.status_code == 422
     assert "<code>name</code>" in response.text
-    assert _lab(app).store.characters() == []
+    assert the_lab(app).store.characters() == []
 
 
 def test_the_fields_form_changes_the_name_and_text(client: TestClient, app: FastAPI) -> None:
@@ -190,7 +184,7 @@ def test_the_fields_form_changes_the_name_and_text(client: TestClient, app: Fast
         greeting="Hi.",
     )
     assert _id_from(response) == character_id
-    record = _lab(app).store.character(character_id)
+    record = the_lab(app).store.character(character_id)
     assert record.name == "Robin"
     character = parse_character(record.yaml)
     assert (character.name, character.summary, character.voice, character.greeting) == (
@@ -207,7 +201,7 @@ def test_the_fields_form_refuses_an_empty_name(client: TestClient, app: FastAPI)
     response = _form(client, f"/characters/{character_id}/fields", name="   ", summary="", voice="", greeting="")
     assert response.status_code == 422
     assert "<code>name</code>" in response.text
-    assert _lab(app).store.character(character_id).name == "Wren"
+    assert the_lab(app).store.character(character_id).name == "Wren"
 
 
 def test_a_png_card_imports_and_its_v3_export_imports_as_the_same_character(
@@ -216,7 +210,7 @@ def test_a_png_card_imports_and_its_v3_export_imports_as_the_same_character(
     original = load_character(EXAMPLES / "marit.character.yaml")
     card = write_card(original, tmp_path / "marit.png", format="png")
     character_id = _id_from(_upload(client, "marit.png", card.read_bytes()))
-    record = _lab(app).store.character(character_id)
+    record = the_lab(app).store.character(character_id)
     assert (record.name, record.origin) == (original.name, "card: marit.png")
     imported = parse_character(record.yaml)
     assert imported == parse_card(card.read_bytes())
@@ -231,7 +225,7 @@ def test_a_png_card_imports_and_its_v3_export_imports_as_the_same_character(
 
     again = _id_from(_upload(client, "marit.v3.json", export.content))
     assert again != character_id
-    assert parse_character(_lab(app).store.character(again).yaml) == imported
+    assert parse_character(the_lab(app).store.character(again).yaml) == imported
 
 
 def test_the_other_exports(client: TestClient) -> None:
@@ -252,7 +246,7 @@ def test_the_other_exports(client: TestClient) -> None:
 def test_a_yaml_file_imports_with_its_file_origin(client: TestClient, app: FastAPI) -> None:
     path = EXAMPLES / "lincoln.character.yaml"
     character_id = _id_from(_upload(client, "C:\\Users\\me\\lincoln.character.yaml", path.read_bytes()))
-    record = _lab(app).store.character(character_id)
+    record = the_lab(app).store.character(character_id)
     assert record.origin == "file: lincoln.character.yaml"
     assert parse_character(record.yaml) == load_character(path)
 
@@ -263,7 +257,7 @@ def test_a_file_of_another_type_is_refused_naming_the_accepted_types(client: Tes
     assert "notes.txt" in response.text
     for suffix in (".png", ".json", ".charx", ".yaml", ".yml"):
         assert suffix in response.text
-    assert _lab(app).store.characters() == []
+    assert the_lab(app).store.characters() == []
 
 
 def test_uploads_over_the_limit_are_refused_with_413(tmp_path: Path) -> None:
@@ -277,7 +271,7 @@ def test_uploads_over_the_limit_are_refused_with_413(tmp_path: Path) -> None:
     declared = _upload(client, "huge.json", b" " * 200_000)
     assert declared.status_code == 413
     assert "the upload is" in declared.text and "1000 bytes" in declared.text
-    assert _lab(app).store.characters() == []
+    assert the_lab(app).store.characters() == []
 
 
 def test_a_malformed_card_is_refused_naming_the_file(client: TestClient, app: FastAPI) -> None:
@@ -286,7 +280,7 @@ def test_a_malformed_card_is_refused_naming_the_file(client: TestClient, app: Fa
     assert "broken.json" in response.text and "not valid JSON" in response.text
     png = _upload(client, "fake.png", b"GIF89a not really")
     assert png.status_code == 400 and "fake.png" in png.text
-    assert _lab(app).store.characters() == []
+    assert the_lab(app).store.characters() == []
 
 
 def test_a_broken_yaml_file_is_refused_with_its_line(client: TestClient) -> None:
@@ -335,12 +329,12 @@ def test_changes_without_the_csrf_token_are_refused(client: TestClient, app: Fas
         client.post("/characters/examples", data={"csrf_token": "wrong"}),
     ]
     assert [response.status_code for response in refused] == [403] * len(refused)
-    assert [record.name for record in _lab(app).store.characters()] == ["Wren"]
+    assert [record.name for record in the_lab(app).store.characters()] == ["Wren"]
 
 
 def test_delete_removes_the_character(client: TestClient, app: FastAPI) -> None:
     character_id = _create(client, character_template("Wren"))
     response = _form(client, f"/characters/{character_id}/delete")
     assert response.status_code == 303 and response.headers["location"] == "/characters"
-    assert _lab(app).store.characters() == []
+    assert the_lab(app).store.characters() == []
     assert client.get(f"/characters/{character_id}").status_code == 404

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,24 +14,9 @@ from safetensors.torch import save_file
 
 from characterlab.models import ActivationSpec, GenerationRequest, SteeringVector, load_model
 from characterlab.models._engine import LocalEngine
-from characterlab.web._lab import Lab
-from tests.web.conftest import csrf
+from tests.web.conftest import csrf, sse_events, the_lab
 
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)> [x](javascript:alert(3))"
-
-
-def _lab(app: FastAPI) -> Lab:
-    lab = app.state.lab
-    assert isinstance(lab, Lab)
-    return lab
-
-
-def _events(text: str) -> list[tuple[str, dict[str, Any]]]:
-    events = []
-    for block in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        events.append((lines["event"], json.loads(lines["data"])))
-    return events
 
 
 def _new_chat(client: TestClient, model: str, character_id: str = "", max_tokens: int = 8) -> str:
@@ -57,20 +41,20 @@ alternate_greetings: [Welcome to the lighthouse.]
 
 @pytest.fixture
 def bo(app: FastAPI) -> str:
-    return _lab(app).store.save_character("Bo", BO, origin="created").id
+    return the_lab(app).store.save_character("Bo", BO, origin="created").id
 
 
 def test_a_chat_opens_with_the_greeting_and_streams_a_reply(
     client: TestClient, app: FastAPI, tiny_llama: Path, bo: str
 ) -> None:
     chat_id = _new_chat(client, f"characterlab/{tiny_llama}", bo)
-    store = _lab(app).store
+    store = the_lab(app).store
     [opening] = store.chat(chat_id).messages
     assert opening.role == "assistant" and opening.meta["greeting"]
     assert opening.swipes == ["Ahoy, User!", "Welcome to the lighthouse."] and opening.chosen == 0
     response = client.post(f"/chats/{chat_id}/send", json={"text": "Hello there!"}, headers=csrf(client))
     assert response.headers["content-type"].startswith("text/event-stream")
-    events = _events(response.text)
+    events = sse_events(response.text)
     names = [name for name, _ in events]
     assert names[-1] == "done" and "draft" in names
     drafts = [data["text"] for name, data in events if name == "draft"]
@@ -93,8 +77,8 @@ def test_regenerate_keeps_every_reply_and_swipes_between_them(
     client.post(f"/chats/{chat_id}/settings", json={"temperature": 1.0, "max_tokens": 6}, headers=csrf(client))
     client.post(f"/chats/{chat_id}/send", json={"text": "Hi"}, headers=csrf(client))
     again = client.post(f"/chats/{chat_id}/regenerate", json={"position": 1}, headers=csrf(client))
-    assert _events(again.text)[-1][0] == "done"
-    reply = _lab(app).store.chat(chat_id).messages[1]
+    assert sse_events(again.text)[-1][0] == "done"
+    reply = the_lab(app).store.chat(chat_id).messages[1]
     assert len(reply.swipes) == 2 and reply.chosen == 1
     shown = client.post(f"/chats/{chat_id}/messages/1/swipe", json={"index": 0}, headers=csrf(client))
     assert shown.status_code == 200 and "1/2" in shown.text
@@ -109,10 +93,10 @@ def test_edit_delete_and_reply_to_the_conversation_as_it_stands(
     edited = client.post(f"/chats/{chat_id}/messages/0/edit", json={"content": "Changed"}, headers=csrf(client))
     assert edited.status_code == 200 and "Changed" in edited.text
     assert client.post(f"/chats/{chat_id}/messages/1/delete", headers=csrf(client)).json() == {"turns": 1}
-    assert [m.content for m in _lab(app).store.chat(chat_id).messages] == ["Changed"]
-    events = _events(client.post(f"/chats/{chat_id}/reply", headers=csrf(client)).text)
+    assert [m.content for m in the_lab(app).store.chat(chat_id).messages] == ["Changed"]
+    events = sse_events(client.post(f"/chats/{chat_id}/reply", headers=csrf(client)).text)
     assert events[-1][0] == "done"
-    assert len(_lab(app).store.chat(chat_id).messages) == 2
+    assert len(the_lab(app).store.chat(chat_id).messages) == 2
     assert client.post(f"/chats/{chat_id}/messages/9/delete", headers=csrf(client)).status_code == 404
 
 
@@ -121,7 +105,7 @@ def test_a_model_error_mid_stream_keeps_the_conversation_as_it_was(
 ) -> None:
     chat_id = _new_chat(client, f"characterlab/{tiny_llama}", max_tokens=12)
     client.post(f"/chats/{chat_id}/send", json={"text": "Before"}, headers=csrf(client))
-    before = _lab(app).store.chat(chat_id).messages
+    before = the_lab(app).store.chat(chat_id).messages
     real = LocalEngine._choose_tokens
     steps = [0]
 
@@ -132,23 +116,23 @@ def test_a_model_error_mid_stream_keeps_the_conversation_as_it_was(
         real(self, *args, **kwargs)
 
     monkeypatch.setattr(LocalEngine, "_choose_tokens", failing)
-    events = _events(client.post(f"/chats/{chat_id}/send", json={"text": "Doomed"}, headers=csrf(client)).text)
+    events = sse_events(client.post(f"/chats/{chat_id}/send", json={"text": "Doomed"}, headers=csrf(client)).text)
     assert [name for name, _ in events][-1] == "error"
     assert "draft" in [name for name, _ in events]
     error = events[-1][1]
     assert "the GPU fell over" in error["error"] and error["text"] == "Doomed"
-    assert _lab(app).store.chat(chat_id).messages == before
+    assert the_lab(app).store.chat(chat_id).messages == before
 
 
 def test_a_model_that_cannot_load_is_an_error_in_the_chat(client: TestClient, app: FastAPI, tmp_path: Path) -> None:
     chat_id = _new_chat(client, f"characterlab/{tmp_path / 'no-such-model'}")
-    events = _events(client.post(f"/chats/{chat_id}/send", json={"text": "Hello?"}, headers=csrf(client)).text)
+    events = sse_events(client.post(f"/chats/{chat_id}/send", json={"text": "Hello?"}, headers=csrf(client)).text)
     assert events[-1][0] == "error" and "no-such-model" in events[-1][1]["error"]
-    assert _lab(app).store.chat(chat_id).messages == []
+    assert the_lab(app).store.chat(chat_id).messages == []
 
 
 def test_text_is_escaped_in_the_chat_page(client: TestClient, app: FastAPI) -> None:
-    store = _lab(app).store
+    store = the_lab(app).store
     chat = store.create_chat(model="characterlab/default", title=HOSTILE)
     store.add_message(chat.id, "user", HOSTILE, speaker=HOSTILE)
     store.add_message(chat.id, "assistant", HOSTILE, speaker="x", prompt=[{"role": "user", "content": HOSTILE}])
@@ -158,7 +142,7 @@ def test_text_is_escaped_in_the_chat_page(client: TestClient, app: FastAPI) -> N
 
 
 def test_settings_are_checked_field_by_field(client: TestClient, app: FastAPI) -> None:
-    chat = _lab(app).store.create_chat(model="characterlab/default")
+    chat = the_lab(app).store.create_chat(model="characterlab/default")
     bad = client.post(f"/chats/{chat.id}/settings", json={"temperature": 5, "max_tokens": 0}, headers=csrf(client))
     assert bad.status_code == 422
     assert "temperature" in bad.json()["error"] and "max_tokens" in bad.json()["error"]
@@ -169,7 +153,7 @@ def test_settings_are_checked_field_by_field(client: TestClient, app: FastAPI) -
 def test_a_chat_steers_its_replies_with_a_vector_file_the_lab_offers(
     client: TestClient, app: FastAPI, tiny_llama: Path, tmp_path: Path
 ) -> None:
-    lab = _lab(app)
+    lab = the_lab(app)
     folder = tmp_path / "vectors"
     folder.mkdir()
     vector = 8 * torch.randn(64, generator=torch.Generator().manual_seed(5))  # the tiny model's width
@@ -183,7 +167,7 @@ def test_a_chat_steers_its_replies_with_a_vector_file_the_lab_offers(
     steer = {"temperature": 0, "max_tokens": 8, "steering_file": "curious", "steering_alpha": 2.0}
     assert client.post(f"/chats/{chat_id}/settings", json=steer, headers=csrf(client)).status_code == 200
     again = client.post(f"/chats/{chat_id}/regenerate", json={"position": 1}, headers=csrf(client))
-    assert _events(again.text)[-1][0] == "done"
+    assert sse_events(again.text)[-1][0] == "done"
     reply = lab.store.chat(chat_id).messages[1]
     assert reply.meta["steering_file"] == "curious" and reply.meta["steering_alpha"] == 2.0
     # The steered reply is what the engine writes under that steering for the same prompt, the plain one what it
@@ -201,14 +185,14 @@ def test_a_chat_steers_its_replies_with_a_vector_file_the_lab_offers(
 def test_each_reply_is_projected_on_the_watched_direction(
     client: TestClient, app: FastAPI, tiny_llama: Path, tmp_path: Path
 ) -> None:
-    lab = _lab(app)
+    lab = the_lab(app)
     lab.settings.vectors = [tmp_path]
     vector = torch.randn(64, generator=torch.Generator().manual_seed(6))
     save_file({"layer.1": vector}, str(tmp_path / "axis.safetensors"))
     chat_id = _new_chat(client, f"characterlab/{tiny_llama}", max_tokens=6)
     watch = {"temperature": 0, "max_tokens": 6, "watch_file": "axis"}
     assert client.post(f"/chats/{chat_id}/settings", json=watch, headers=csrf(client)).status_code == 200
-    events = _events(client.post(f"/chats/{chat_id}/send", json={"text": "Hello"}, headers=csrf(client)).text)
+    events = sse_events(client.post(f"/chats/{chat_id}/send", json={"text": "Hello"}, headers=csrf(client)).text)
     assert events[-1][0] == "done"
     reply = lab.store.chat(chat_id).messages[1]
     engine = LocalEngine(load_model(str(tiny_llama)))
@@ -224,7 +208,7 @@ def test_each_reply_is_projected_on_the_watched_direction(
 def test_steering_settings_name_only_offered_files_on_local_models(
     client: TestClient, app: FastAPI, tiny_llama: Path, tmp_path: Path
 ) -> None:
-    lab = _lab(app)
+    lab = the_lab(app)
     lab.settings.vectors = [tmp_path]
     save_file({"layer.0": torch.ones(64)}, str(tmp_path / "ones.safetensors"))
     chat = lab.store.create_chat(model=f"characterlab/{tiny_llama}")
@@ -253,13 +237,13 @@ def test_steering_settings_name_only_offered_files_on_local_models(
         headers=csrf(client),
     )
     (tmp_path / "ones.safetensors").unlink()
-    events = _events(client.post(f"/chats/{chat.id}/send", json={"text": "Hi"}, headers=csrf(client)).text)
+    events = sse_events(client.post(f"/chats/{chat.id}/send", json={"text": "Hi"}, headers=csrf(client)).text)
     assert events[-1][0] == "error" and "no longer" in events[-1][1]["error"]
     assert lab.store.chat(chat.id).messages == []
 
 
 def test_changes_need_the_csrf_token_and_our_origin(client: TestClient, app: FastAPI) -> None:
-    chat = _lab(app).store.create_chat(model="characterlab/default")
+    chat = the_lab(app).store.create_chat(model="characterlab/default")
     assert client.post(f"/chats/{chat.id}/delete").status_code == 403
     assert client.post(f"/chats/{chat.id}/delete", headers={"X-CSRF-Token": "forged"}).status_code == 403
     foreign = {**csrf(client), "Origin": "http://evil.example"}
@@ -320,13 +304,13 @@ def test_side_by_side_sends_each_turn_to_both_columns(
     group = str(started.headers["location"]).rsplit("/", 1)[1]
     page = client.get(f"/compare/{group}")
     assert page.status_code == 200 and page.text.count('class="conversation column"') == 2
-    events = _events(client.post(f"/compare/{group}/send", json={"text": "Same words"}, headers=csrf(client)).text)
+    events = sse_events(client.post(f"/compare/{group}/send", json={"text": "Same words"}, headers=csrf(client)).text)
     assert sorted(data["column"] for name, data in events if name == "done") == [0, 1]
-    left, right = _lab(app).store.chats(group_id=group)
-    assert [m.role for m in _lab(app).store.chat(left.id).messages] == ["assistant", "user", "assistant"]  # greeting
-    assert [m.content for m in _lab(app).store.chat(right.id).messages] == [
+    left, right = the_lab(app).store.chats(group_id=group)
+    assert [m.role for m in the_lab(app).store.chat(left.id).messages] == ["assistant", "user", "assistant"]  # greeting
+    assert [m.content for m in the_lab(app).store.chat(right.id).messages] == [
         "Same words",
-        _lab(app).store.chat(right.id).messages[1].content,
+        the_lab(app).store.chat(right.id).messages[1].content,
     ]
     assert client.get("/compare/nope").status_code == 404
 

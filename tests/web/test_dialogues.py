@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,22 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from characterlab.models._engine import LocalEngine
-from characterlab.web._lab import Lab
-from tests.web.conftest import csrf
-
-
-def _lab(app: FastAPI) -> Lab:
-    lab = app.state.lab
-    assert isinstance(lab, Lab)
-    return lab
-
-
-def _events(text: str) -> list[tuple[str, dict[str, Any]]]:
-    events = []
-    for block in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        events.append((lines["event"], json.loads(lines["data"])))
-    return events
+from tests.web.conftest import csrf, sse_events, the_lab
 
 
 def _new_dialogue(client: TestClient, model: str, turns: int = 4) -> str:
@@ -44,17 +28,17 @@ def test_a_dialogue_runs_turn_by_turn_and_shows_its_measures(
     client: TestClient, app: FastAPI, tiny_llama: Path
 ) -> None:
     dialogue_id = _new_dialogue(client, f"characterlab/{tiny_llama}")
-    chat = _lab(app).store.chat(dialogue_id)
+    chat = the_lab(app).store.chat(dialogue_id)
     first, second = (p["name"] for p in chat.settings["participants"])
     assert first != second  # the same model twice gets two names
-    events = _events(client.post(f"/dialogues/{dialogue_id}/run", headers=csrf(client)).text)
+    events = sse_events(client.post(f"/dialogues/{dialogue_id}/run", headers=csrf(client)).text)
     names = [name for name, _ in events]
     assert names == ["speaking", "turn"] * 4 + ["finished"]
     assert [data["speaker"] for name, data in events if name == "speaking"] == [first, second, first, second]
     finished = events[-1][1]
     assert finished["reason"] in ("max_turns", "repetition", "all_ended")
     assert "Attractor measures" in finished["metrics_html"] and finished["metrics_html"].count("<tr>") == 5
-    stored = _lab(app).store.chat(dialogue_id)
+    stored = the_lab(app).store.chat(dialogue_id)
     assert [m.speaker for m in stored.messages] == [first, second, first, second]
     page = client.get(f"/dialogues/{dialogue_id}").text
     assert "Finished" in page and "Attractor measures" in page
@@ -75,18 +59,18 @@ def test_a_dialogue_cut_short_by_an_error_keeps_its_turns_and_goes_on(
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(LocalEngine, "_prefill", failing_third)
-    events = _events(client.post(f"/dialogues/{dialogue_id}/run", headers=csrf(client)).text)
+    events = sse_events(client.post(f"/dialogues/{dialogue_id}/run", headers=csrf(client)).text)
     assert events[-1][0] == "error" and "out of memory" in events[-1][1]["error"]
-    kept = [m.content for m in _lab(app).store.chat(dialogue_id).messages]
+    kept = [m.content for m in the_lab(app).store.chat(dialogue_id).messages]
     assert len(kept) == 2
-    again = _events(client.post(f"/dialogues/{dialogue_id}/run", headers=csrf(client)).text)
+    again = sse_events(client.post(f"/dialogues/{dialogue_id}/run", headers=csrf(client)).text)
     assert again[-1][0] == "finished"
-    assert [m.content for m in _lab(app).store.chat(dialogue_id).messages][:2] == kept
-    assert len(_lab(app).store.chat(dialogue_id).messages) == 4
+    assert [m.content for m in the_lab(app).store.chat(dialogue_id).messages][:2] == kept
+    assert len(the_lab(app).store.chat(dialogue_id).messages) == 4
 
 
 def test_dialogue_pages_escape_and_refuse_other_chats(client: TestClient, app: FastAPI) -> None:
-    store = _lab(app).store
+    store = the_lab(app).store
     chat = store.create_chat(model="characterlab/default", title="x")
     assert client.get(f"/dialogues/{chat.id}").status_code == 404
     hostile = "<script>alert(1)</script>"

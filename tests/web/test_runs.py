@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from characterlab.store import Store
 from characterlab.web import LabSettings, create_app
-from characterlab.web._lab import Lab
 from characterlab.web._security import SHARED_PAGE_POLICY
+from tests.web.conftest import the_lab
 
 REPORT = "<!doctype html><title>demo report</title><h1>The demo's report</h1>"
 
@@ -66,16 +66,10 @@ def client(app: FastAPI) -> TestClient:
     return TestClient(app, base_url="http://127.0.0.1:8765")
 
 
-def _lab(app: FastAPI) -> Lab:
-    lab = app.state.lab
-    assert isinstance(lab, Lab)
-    return lab
-
-
 def test_the_runs_page_lists_and_indexes_each_log(client: TestClient, app: FastAPI, demo: Path) -> None:
     response = client.get("/runs")
     assert response.status_code == 200, response.text
-    [run] = _lab(app).store.runs()
+    [run] = the_lab(app).store.runs()
     assert (run.task, run.model, run.status, run.samples) == ("say_one", "mockllm/model", "success", 1)
     assert run.started_at is not None
     assert Path(run.location).parent == (demo / "runs" / "mockllm").resolve()
@@ -89,12 +83,12 @@ def test_the_runs_page_lists_and_indexes_each_log(client: TestClient, app: FastA
     assert "not-there" in page  # a configured folder that does not exist is named
     # A second visit refreshes the same entry rather than adding another.
     client.get("/runs")
-    assert [again.id for again in _lab(app).store.runs()] == [run.id]
+    assert [again.id for again in the_lab(app).store.runs()] == [run.id]
 
 
 def test_the_report_and_the_log_are_served_only_through_the_index(client: TestClient, app: FastAPI, demo: Path) -> None:
     client.get("/runs")
-    [run] = _lab(app).store.runs()
+    [run] = the_lab(app).store.runs()
     report = client.get(f"/runs/{run.id}/report")
     assert report.status_code == 200
     assert report.text == REPORT and report.headers["content-type"].startswith("text/html")
@@ -119,7 +113,7 @@ def test_an_indexed_path_outside_the_run_folders_is_not_served(
     outside = tmp_path.parent / "outside-secret.html"
     outside.write_text("secret", encoding="utf-8")
     try:
-        run = _lab(app).store.index_run(
+        run = the_lab(app).store.index_run(
             str(outside), task="t", model="m", status="success", samples=0, started_at=None, report=str(outside)
         )
         assert client.get(f"/runs/{run.id}/report").status_code == 404
@@ -141,7 +135,7 @@ def test_no_run_folders_says_how_to_name_one(tmp_path: Path) -> None:
 def test_a_deleted_log_leaves_the_index_and_other_folders_runs_stay(
     client: TestClient, app: FastAPI, demo: Path
 ) -> None:
-    store = _lab(app).store
+    store = the_lab(app).store
     elsewhere = store.index_run(
         "/elsewhere/run.eval", task="t", model="m", status="success", samples=1, started_at=None, report=None
     )
@@ -171,7 +165,7 @@ def test_unchanged_logs_are_not_read_again(
     assert first >= 2  # the log and the broken file
     client.get("/runs")
     assert len(reads) == first + 1  # only the broken file, which never gave a header to keep
-    [run] = _lab(app).store.runs()
+    [run] = the_lab(app).store.runs()
     Path(run.location).touch()
     client.get("/runs")
     assert Path(run.location).name in reads[first + 1 :]  # a log that changed is read again
@@ -183,10 +177,10 @@ def test_a_report_under_another_name_counts_only_if_characterlab_wrote_it(
     (demo / "report.html").unlink()
     (demo / "notes.html").write_text("<!doctype html><title>my notes</title>", encoding="utf-8")
     client.get("/runs")
-    [run] = _lab(app).store.runs()
+    [run] = the_lab(app).store.runs()
     assert run.report is None
     ours = '<!doctype html><html><head><meta name="generator" content="characterlab 0.1.0"><title>x</title>'
     (demo / "study.html").write_text(ours, encoding="utf-8")
     client.get("/runs")
-    [run] = _lab(app).store.runs()
+    [run] = the_lab(app).store.runs()
     assert run.report == str((demo / "study.html").resolve())

@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 
 from characterlab.characters import parse_character
 from characterlab.store import ChatRecord, Store
-from characterlab.web._lab import Lab
 from characterlab.web._security import SHARED_PAGE_POLICY
 from characterlab.web._transcript_page import (
     public_model_name,
@@ -20,7 +19,7 @@ from characterlab.web._transcript_page import (
     scrub_text,
     transcript_document,
 )
-from tests.web.conftest import EXAMPLES, csrf
+from tests.web.conftest import EXAMPLES, csrf, the_lab
 
 KEY = "sk-abcdefghijklmnopqrstuvwxyz123456"
 HOSTILE = [
@@ -30,12 +29,6 @@ HOSTILE = [
     "![x](javascript:alert(1))",
 ]
 LINCOLN = EXAMPLES / "lincoln.character.yaml"
-
-
-def _lab(app: FastAPI) -> Lab:
-    lab = app.state.lab
-    assert isinstance(lab, Lab)
-    return lab
 
 
 @pytest.fixture(autouse=True)
@@ -92,7 +85,7 @@ def _assert_clean(text: str) -> None:
 
 
 def test_a_shared_chat_is_an_escaped_self_contained_page_without_secrets(client: TestClient, app: FastAPI) -> None:
-    chat = _hostile_chat(_lab(app).store)
+    chat = _hostile_chat(the_lab(app).store)
     shared = client.post(f"/share/chat/{chat.id}", headers=csrf(client))
     assert shared.status_code == 200, shared.text
     links = shared.json()
@@ -153,7 +146,7 @@ def test_steering_settings_are_shared_only_when_the_chat_steers() -> None:
 
 
 def test_a_shared_dialogue_shows_its_opener_and_who_spoke_on_which_model(client: TestClient, app: FastAPI) -> None:
-    store = _lab(app).store
+    store = the_lab(app).store
     settings = {
         "participants": [
             {"name": "Ada", "model": f"characterlab/{Path.home()}/models/tiny", "character_id": None},
@@ -178,7 +171,7 @@ def test_a_shared_dialogue_shows_its_opener_and_who_spoke_on_which_model(client:
 
 def test_the_gallery_lists_shared_pages_and_unknown_ones_are_not_found(client: TestClient, app: FastAPI) -> None:
     assert "Nothing shared yet" in client.get("/shared").text
-    chat = _hostile_chat(_lab(app).store)
+    chat = _hostile_chat(the_lab(app).store)
     links = client.post(f"/share/chat/{chat.id}", headers=csrf(client)).json()
     gallery = client.get("/shared")
     assert gallery.status_code == 200
@@ -191,15 +184,15 @@ def test_the_gallery_lists_shared_pages_and_unknown_ones_are_not_found(client: T
 
 
 def test_sharing_needs_the_csrf_token(client: TestClient, app: FastAPI) -> None:
-    chat = _hostile_chat(_lab(app).store)
+    chat = _hostile_chat(the_lab(app).store)
     assert client.post(f"/share/chat/{chat.id}").status_code == 403
     assert client.post(f"/share/chat/{chat.id}", headers={"X-CSRF-Token": "forged"}).status_code == 403
     assert client.post(f"/share/compare/{chat.id}").status_code == 403
-    assert _lab(app).store.shared() == []
+    assert the_lab(app).store.shared() == []
 
 
 def test_a_side_by_side_group_is_shared_as_columns(client: TestClient, app: FastAPI) -> None:
-    store = _lab(app).store
+    store = the_lab(app).store
     first = _hostile_chat(store, group_id="group-1", model="characterlab/./models/first")
     second = store.create_chat(model="openai/gpt-4o-mini", title="the bare model", group_id="group-1")
     store.add_message(second.id, "user", "Hello from the second column", speaker="User")
