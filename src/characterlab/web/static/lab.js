@@ -138,12 +138,7 @@ function setupChat(root) {
 
   async function send(text) {
     setBusy(composer, true);
-    const user = document.createElement("article");
-    user.className = "msg user";
-    const body = document.createElement("div");
-    body.className = "msg-body";
-    body.textContent = text;
-    user.appendChild(body);
+    const user = userBubble(text);
     messages.appendChild(user);
     await streamReply(`/chats/${chatId}/send`, { text }, {
       container: messages, speaker: lastSpeaker(), errorBox,
@@ -239,6 +234,17 @@ function setupChat(root) {
   messages.lastElementChild && messages.lastElementChild.scrollIntoView({ block: "end" });
 }
 
+// The user's turn as a stand-in bubble, shown until the stored turn replaces it (text only, never HTML).
+function userBubble(text) {
+  const user = document.createElement("article");
+  user.className = "msg user";
+  const body = document.createElement("div");
+  body.className = "msg-body";
+  body.textContent = text;
+  user.appendChild(body);
+  return user;
+}
+
 // Side by side: one composer, one request, a reply streaming into each column.
 function setupComparison(root) {
   const group = root.dataset.group;
@@ -256,12 +262,7 @@ function setupComparison(root) {
     const users = [], bubbles = [];
     for (const column of columns) {
       const list = column.querySelector(".messages");
-      const user = document.createElement("article");
-      user.className = "msg user";
-      const body = document.createElement("div");
-      body.className = "msg-body";
-      body.textContent = text;
-      user.appendChild(body);
+      const user = userBubble(text);
       list.appendChild(user);
       users.push(user);
       bubbles.push(draftBubble(list, column.querySelector(".column-head").firstChild.textContent.trim()));
