@@ -144,7 +144,8 @@ def test_import_a_card_and_chat_with_it_on_a_tiny_model(
     stored = store.chat(chat.id).messages
     assert [m.role for m in stored] == ["assistant", "user", "assistant"]
     shown = page.inner_text('.msg.assistant[data-position="2"] .msg-body')  # type: ignore[attr-defined]
-    assert shown == stored[2].content
+    # A tiny random model can emit U+0000, which HTML parsing drops: the page cannot show it.
+    assert shown == stored[2].content.replace("\x00", "")
     page.check("#show-prompts")  # type: ignore[attr-defined]
     assert page.is_visible('.msg[data-position="2"] details.prompt')  # type: ignore[attr-defined]
     _shot(page, "chat")
