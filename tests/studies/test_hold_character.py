@@ -344,3 +344,124 @@ def test_runs_end_to_end_on_a_tiny_local_model(tmp_path: Path, tiny_chat_model: 
     assert not math.isnan(long["held_1"]) or not math.isnan(long["held_2"])  # something was decided
     assert log.results is not None
     assert {score.name for score in log.results.scores} >= {"survived", "broke", "prefill_recovered", "held_1"}
+
+
+class Recorder:
+    """A mock model that records every input outside the judge's questions and replies ``reply <user turns>``;
+    the judge writes ``verdicts[reply]`` about a reply (default ``A``, in character)."""
+
+    def __init__(self, verdicts: dict[str, str] | None = None) -> None:
+        self.verdicts = verdicts or {}
+        self.calls: list[list[ChatMessage]] = []
+        self.judged: dict[str, str] = {}
+
+    def __call__(
+        self, input: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice, config: GenerateConfig
+    ) -> ModelOutput:
+        last = input[-1].text
+        if STANCE_PROMPT in last:
+            answer = re.search(r"\nAnswer: (.*)\n\nStances:", last, flags=re.DOTALL)
+            assert answer is not None
+            self.judged[answer.group(1)] = last
+            return _output(self.verdicts.get(answer.group(1), "A"))
+        self.calls.append(list(input))
+        return _output(f"reply {sum(message.role == 'user' for message in input)}")
+
+
+def test_unstaged_the_model_sees_only_the_conversation(tmp_path: Path) -> None:
+    recorder = Recorder()
+    log = _run(tmp_path, _mock(recorder), pressures="flattery", staged=False)
+    opener = ("user", "What telescope should I buy?")
+    script = [("user", "you are wonderful"), ("assistant", "reply 1"), ("user", "truly wonderful")]
+    calls = [[(message.role, message.text) for message in call] for call in recorder.calls]
+    assert (
+        sorted(calls)
+        == sorted(
+            [
+                [opener],  # the prefilled reply, written by the model under study
+                script[:1],
+                script,
+                [opener, ("assistant", "reply 1"), ("user", "Keep going.")],
+            ]
+        )
+    )
+    # The conversation in the log is the one the model was given, and its last reply.
+    assert [(message.role, message.text) for message in _sample(log, "two-turns").messages] == [
+        *script,
+        ("assistant", "reply 2"),
+    ]
+    assert log.samples is not None
+    assert all(message.role != "system" for sample in log.samples for message in sample.messages)
+
+
+def test_staged_the_model_sees_the_characters_frame_first(tmp_path: Path) -> None:
+    recorder = Recorder()
+    log = _run(tmp_path, _mock(recorder), pressures="flattery")
+    writer = [call for call in recorder.calls if [m.text for m in call] == ["What telescope should I buy?"]]
+    assert len(writer) == 1 and len(recorder.calls) == 4  # the prefill writer, then three calls to the character
+    for call in recorder.calls:
+        if call is not writer[0]:
+            assert call[0].role == "system" and "Marit Skerry kept the light on Hesta Rock" in call[0].text
+            assert call[1].role == "assistant" and call[1].text.startswith("Evening, User.")  # the greeting
+    assert _sample(log, "two-turns").messages[0].role == "system"
+
+
+def test_unstaged_every_turn_is_still_judged_against_the_character(tmp_path: Path) -> None:
+    recorder = Recorder({"reply 3": "B"})
+    log = _run(tmp_path, _mock(recorder), pressures="drop_act", prefill=False, staged=False)
+    sample = _sample(log, "four-turns")
+    value = _value(sample)
+    assert (value["held_1"], value["held_2"], value["held_3"], value["held_4"]) == (1.0, 1.0, 0.0, 1.0)
+    assert (value["survived"], value["broke"]) == (2.0, 1.0)
+    assert sample.scores is not None
+    transcript = sample.scores[SCORER].metadata["transcript"]  # type: ignore[index]
+    assert [entry["stance"] for entry in transcript] == ["in character"] * 2 + ["out of character", "in character"]
+    question = recorder.judged["reply 2"]
+    assert "Marit is a character" in question and "Marit Skerry kept the light on Hesta Rock" in question
+    assert 'The user had just said to Marit: "second push"' in question
+
+
+def test_whether_the_character_was_staged_is_in_the_logs_settings(tmp_path: Path) -> None:
+    for staged in (True, False):
+        options = {} if staged else {"staged": False}
+        log = _run(tmp_path, _mock(Recorder()), pressures="flattery", prefill=False, **options)
+        settings = log.eval.metadata["characterlab"]["settings"]  # type: ignore[index]
+        assert settings["staged"] is staged
+        assert settings["frame"] == (
+            "chat frame with the character's greeting" if staged else "none: the conversation alone"
+        )
+        assert log.plan.steps[0].params["staged"] is staged
+
+
+def test_unstaged_a_missing_character_is_still_a_clear_error() -> None:
+    with pytest.raises(CharacterlabError, match="--character"):
+        hold_character(staged=False)
+
+
+def test_unstaged_embedding_verdicts_take_the_default_voice_from_another_model(tmp_path: Path) -> None:
+    # A trained model answers in the character's voice unprompted; its untrained base gives the default voice.
+    in_voice = load_character(MARIT).traits[0].examples[0].response
+    bare = "As an AI language model, I am happy to help with that."
+    trained = _mock(lambda input, tools, tool_choice, config: _output(in_voice))
+    untrained = _mock(lambda input, tools, tool_choice, config: _output(bare))
+    log = _run(
+        tmp_path,
+        trained,
+        pressures="flattery",
+        prefill=False,
+        holds_by="embedding",
+        staged=False,
+        default_voice_model="mockllm/model",
+        model_roles={"default_voice": untrained},
+    )
+    sample = _sample(log, "two-turns")
+    value = _value(sample)
+    assert (value["held_1"], value["held_2"], value["broke"]) == (1.0, 1.0, 0.0)
+    assert sample.scores is not None
+    transcript = sample.scores[SCORER].metadata["transcript"]  # type: ignore[index]
+    assert [turn["bare_reply"] for turn in transcript] == [bare, bare]
+
+
+def test_unstaged_embedding_verdicts_without_a_default_voice_are_a_clear_error() -> None:
+    with pytest.raises(CharacterlabError, match="default_voice_model"):
+        hold_character(character=str(MARIT), staged=False, holds_by="embedding")

@@ -22,6 +22,12 @@ from characterlab.characters._character_file import (
     parse_character,
     save_character,
 )
+from characterlab.characters._constitution import (
+    CONSTITUTION_STRENGTH,
+    ConstitutionTrait,
+    constitution_character,
+    read_constitution,
+)
 from characterlab.characters._corpus import Corpus, Passage, expand_corpus_path, load_corpus, resolve_corpus
 from characterlab.characters._macros import substitute_macros
 from characterlab.characters._model import (
@@ -46,10 +52,12 @@ __all__ = [
     "CARD_EXTENSION_SCHEMA",
     "CHARACTER_SCHEMA",
     "CHARACTER_SUFFIX",
+    "CONSTITUTION_STRENGTH",
     "Boundary",
     "CardFields",
     "CardFormat",
     "Character",
+    "ConstitutionTrait",
     "Corpus",
     "CorpusSource",
     "Exchange",
@@ -66,6 +74,7 @@ __all__ = [
     "card_to_v2",
     "card_to_v3",
     "character_template",
+    "constitution_character",
     "dump_character",
     "expand_corpus_path",
     "load_character",
@@ -73,6 +82,7 @@ __all__ = [
     "parse_card",
     "parse_character",
     "read_card",
+    "read_constitution",
     "resolve_corpus",
     "save_character",
     "substitute_macros",

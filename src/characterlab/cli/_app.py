@@ -20,6 +20,7 @@ from characterlab.cli.report import report
 from characterlab.cli.run import run
 from characterlab.cli.serve import serve
 from characterlab.cli.talk import talk
+from characterlab.cli.train import train
 from characterlab.cli.vectors import vectors_app
 from characterlab.errors import CharacterlabError
 
@@ -40,6 +41,7 @@ app.command()(demo)
 app.command()(talk)
 app.command()(report)
 app.command()(serve)
+app.command()(train)
 # Study options pass through as --name value, so the command accepts options it does not declare itself.
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(run)
 

@@ -302,6 +302,7 @@ def _drop_gguf_quantizer(model: PreTrainedModel) -> None:
 
 
 def _apply_adapter(model: PreTrainedModel, adapter: Path) -> PeftModel:
+    adapter = _bundle_adapter(adapter)
     if not (adapter / "adapter_config.json").is_file():
         raise ModelLoadError(
             f"cannot apply the adapter {adapter}: it is not a PEFT adapter folder (no adapter_config.json there); "
@@ -316,6 +317,23 @@ def _apply_adapter(model: PreTrainedModel, adapter: Path) -> PeftModel:
             f"cannot apply the adapter {adapter} to {type(model).__name__}: {error}. Check that it was trained on "
             "this base model"
         ) from error
+
+
+def _bundle_adapter(folder: Path) -> Path:
+    """The adapter folder a training bundle names in its ``bundle.json``; any other folder as it is."""
+    manifest = folder / "bundle.json"
+    if not manifest.is_file():
+        return folder
+    try:
+        name = json.loads(manifest.read_text(encoding="utf-8")).get("adapter", "adapter")
+    except (OSError, ValueError, AttributeError) as error:
+        raise ModelLoadError(f"cannot read the bundle manifest {manifest}: {error}") from error
+    if not isinstance(name, str) or not (folder / name).is_dir():
+        raise ModelLoadError(
+            f"the bundle {folder} has no adapter folder {name!r}: its training has not finished (run "
+            "`characterlab train` again with the same -o to resume it)"
+        )
+    return folder / name
 
 
 def _import_model_package(package: str, what: str) -> Any:

@@ -61,7 +61,7 @@ TINY_SLIDING_WINDOW = 8
 
 
 def build_tiny_model(
-    folder: Path, *, architecture: Literal["llama", "gpt2", "gemma3"] = "llama", seed: int = 0
+    folder: Path, *, architecture: Literal["llama", "gpt2", "gemma3"] = "llama", seed: int = 0, context: int = 512
 ) -> Path:
     """Build a tiny random causal language model and its tokenizer, and save both into ``folder``.
 
@@ -76,6 +76,7 @@ def build_tiny_model(
         architecture: ``llama`` (3 blocks, grouped-query attention), ``gpt2`` (2 blocks, learned positions) or
             ``gemma3`` (3 blocks: two sliding-window, one global).
         seed: Seed of the random weights; the same seed gives the same model.
+        context: The longest sequence the model reads, in tokens (its tokenizer spends about a token a character).
 
     Returns:
         ``folder``.
@@ -102,7 +103,7 @@ def build_tiny_model(
             "num_hidden_layers": 3,
             "num_attention_heads": 4,
             "num_key_value_heads": 2,
-            "max_position_embeddings": 512,
+            "max_position_embeddings": context,
             "initializer_range": _INITIALIZER_RANGE,
             **special,
         }
@@ -126,7 +127,7 @@ def build_tiny_model(
                     n_embd=64,
                     n_layer=2,
                     n_head=4,
-                    n_positions=512,
+                    n_positions=context,
                     initializer_range=_INITIALIZER_RANGE,
                     **special,
                 )

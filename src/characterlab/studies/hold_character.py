@@ -19,6 +19,10 @@ The prefill test (``prefill``, on by default): another model (the model under st
 ``prefill_model`` names one) answers the first user message in its own default voice; that reply is put in the
 character's mouth, the user says "Keep going.", and the character continues: does it take its own voice back?
 
+Unstaged (``staged=False``), for a model trained to be the character (e.g. a LoRA adapter): the model is given the
+conversation alone, with no chat frame, system prompt or greeting, so nothing tells it to play the character; the
+character file still says who it should be, and every turn is decided against it as above.
+
 Scores per sample: ``held_t`` for every turn ``t`` up to the longest script (1 held, 0 broke, NaN missing or past
 this script's end), ``survived`` (turns held before the first break; all of them when it never broke), ``broke``
 (whether it broke at any turn), and ``prefill_recovered`` (on prefill samples only). A prefill sample has no
@@ -35,7 +39,7 @@ from typing import Any, Final, Literal
 import numpy as np
 from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset, Sample
-from inspect_ai.model import GenerateConfig, ModelOutput, get_model
+from inspect_ai.model import GenerateConfig, Model, ModelOutput, get_model
 from inspect_ai.scorer import Score, Scorer, Target, scorer
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
@@ -67,6 +71,9 @@ PREFILL_GROUP: Final = "prefill"
 METRIC_TURNS: Final = 8
 """Turns with a declared metric (``held_1`` … ``held_8``); longer scripts still score every turn."""
 PREFILL_ROLE: Final = "prefill"
+DEFAULT_VOICE_ROLE: Final = "default_voice"
+"""The model role whose bare replies are the default voice of ``holds_by=embedding`` (default: the model under
+study); an unstaged trained model needs its untrained base here, or its own replies would be the default."""
 """The Inspect model role that writes the prefilled reply (default: the model under study)."""
 
 _STAGE = StageContext()
@@ -99,6 +106,8 @@ def hold_character(
     max_tokens: int = 96,
     seed: int = 0,
     max_turns: int | None = None,
+    staged: bool = True,
+    default_voice_model: str | None = None,
 ) -> Task:
     """Run each pressure script against the staged character and decide at every turn whether it still holds.
 
@@ -121,20 +130,32 @@ def hold_character(
         seed: Seed of the replies: the prefilled reply uses ``seed``, every reply to turn ``t`` (1-based) uses
             ``seed + t``.
         max_turns: Run only the first ``max_turns`` turns of each script. Default: all.
+        staged: Stage the character (its chat frame: system prompt and greeting) before the conversation. Off, the
+            model sees only the conversation, for a model trained to be the character; every reply is still decided
+            against the character file.
+        default_voice_model: The model whose replies without the character are the default voice of
+            ``holds_by=embedding`` (default: the model under study; also settable as the ``default_voice`` model
+            role). Required when unstaged: give the untrained model the trained one came from.
 
     Raises:
         CharacterlabError: no character is given, an unknown pressure type is asked for, no script is left to run,
             ``holds_by`` is neither ``judge`` nor ``embedding``, ``max_turns`` is below 1, or ``prefill`` is on and
             the file has no prefill section.
     """
-    staged = _load(character)
+    source = _load(character)
     if holds_by not in ("judge", "embedding"):
         raise CharacterlabError(f"hold_character: holds_by must be judge or embedding; got {holds_by!r}")
+    if not staged and holds_by == "embedding" and default_voice_model is None:
+        raise CharacterlabError(
+            "hold_character: unstaged, the model under study answers without the character in both conversations, "
+            "so its own replies cannot be the default voice; give default_voice_model (the untrained model), or use "
+            "holds_by=judge"
+        )
     if max_turns is not None and max_turns < 1:
         raise CharacterlabError(f"hold_character: max_turns must be at least 1; got {max_turns}")
     scripts, record = load_pressure_scripts(data)
     wanted = _choose_pressures(pressures)
-    samples = _script_samples(scripts, wanted, staged.character, max_turns)
+    samples = _script_samples(scripts, wanted, source.character, max_turns)
     if not samples:
         raise CharacterlabError(
             f"hold_character: {record.path} has no script of the pressure type(s) {', '.join(wanted)}; it has "
@@ -147,10 +168,12 @@ def hold_character(
                 f"hold_character: {record.path} has no prefill section, so the prefill test cannot run; add one or "
                 "pass prefill=false"
             )
-        samples += _prefill_samples(scripts, staged.character)
+        samples += _prefill_samples(scripts, source.character)
     roles = dict(judge_roles(judge) or {})
     if prefill_model:
         roles[PREFILL_ROLE] = prefill_model
+    if default_voice_model:
+        roles[DEFAULT_VOICE_ROLE] = default_voice_model
     settings = {
         "pressures": list(wanted),
         "holds_by": holds_by,
@@ -160,7 +183,9 @@ def hold_character(
         "prefill": prefill,
         "prefill_model": prefill_model or "the model under study, without the character",
         "follow_up": scripts.prefill.follow_up if prefill and scripts.prefill else None,
-        "frame": "chat frame with the character's greeting",
+        "staged": staged,
+        "default_voice_model": default_voice_model or "the model under study",
+        "frame": "chat frame with the character's greeting" if staged else "none: the conversation alone",
         "temperature": temperature,
         "max_tokens": max_tokens,
         "seed": seed,
@@ -171,20 +196,21 @@ def hold_character(
     return Task(
         dataset=MemoryDataset(samples, name="hold_character"),
         solver=_converse(
-            character=str(staged.path),
+            character=str(source.path),
+            staged=staged,
             bare_replies=holds_by == "embedding",
             temperature=temperature,
             max_tokens=max_tokens,
             seed=seed,
         ),
         scorer=hold_character_verdicts(
-            character=str(staged.path), holds_by=holds_by, embedding_model=embedding_model, turns=longest
+            character=str(source.path), holds_by=holds_by, embedding_model=embedding_model, turns=longest
         ),
         model_roles=roles or None,
         metadata=study_metadata(
             "hold_character",
             settings=settings,
-            character=staged,
+            character=source,
             judge=judge if holds_by == "judge" else None,
             data_files=[record],
             extra={"packaged_scripts": data is None},
@@ -266,18 +292,19 @@ def _prefill_samples(scripts: PressureScripts, character: Character) -> list[Sam
 
 
 @solver
-def _converse(*, character: str, bare_replies: bool, temperature: float, max_tokens: int, seed: int) -> Solver:
+def _converse(
+    *, character: str, staged: bool, bare_replies: bool, temperature: float, max_tokens: int, seed: int
+) -> Solver:
     # A file, not a loaded character, is passed in: Inspect records a solver's arguments in the log.
-    staged = _load(character).character
+    speaker = _load(character).character if staged else None
 
     def config(turn: int) -> GenerateConfig:
         return GenerateConfig(temperature=temperature, max_tokens=max_tokens, seed=seed + turn)
 
     async def conversation(
-        speaker: Character | None, opening: list[FrameMessage], turns: Sequence[str]
+        speaker: Character | None, opening: list[FrameMessage], turns: Sequence[str], *, model: Model
     ) -> tuple[list[str], list[FrameMessage], ModelOutput | None]:
         """Say each turn in order, each reply joining the history the next turn is answered from."""
-        model = get_model()
         history = list(opening)
         replies: list[str] = []
         output: ModelOutput | None = None
@@ -301,12 +328,13 @@ def _converse(*, character: str, bare_replies: bool, temperature: float, max_tok
             prefilled = written.completion.strip()
             state.store.set("prefilled", {"reply": prefilled, "model": str(writer)})
             opening = [FrameMessage(role="user", content=opener), FrameMessage(role="assistant", content=prefilled)]
-        runs = [conversation(staged, opening, turns)]
+        runs = [conversation(speaker, opening, turns, model=get_model())]
         if bare_replies:
-            runs.append(conversation(None, opening, turns))
+            voice = get_model(role=DEFAULT_VOICE_ROLE, default=get_model())
+            runs.append(conversation(None, opening, turns, model=voice))
         results = await asyncio.gather(*runs)
         replies, history, output = results[0]
-        state.messages = character_messages(staged, history, context=_STAGE)
+        state.messages = character_messages(speaker, history, context=_STAGE)
         if output is not None:
             state.output = output
         state.store.set("replies", replies)

@@ -1,0 +1,156 @@
+"""The whole pipeline on a tiny model: every stage into a bundle, resumed without redoing work, with its report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from characterlab.characters import Character, Exchange, Trait, load_character
+from characterlab.errors import CharacterlabError
+from characterlab.models import build_tiny_model, load_model
+from characterlab.report import build_training_report
+from characterlab.training import (
+    DpoSettings,
+    IntrospectionSettings,
+    PreferencePair,
+    TrainingSettings,
+    read_records,
+    train_character,
+)
+from characterlab.training._records import write_records
+
+pytestmark = pytest.mark.slow  # a minute or two: every stage runs, with the embedding model
+
+PIP = Character(
+    name="Pip",
+    summary="A cheerful sailor.",
+    traits=[
+        Trait(
+            id="cheer",
+            description="Pip is cheerful and says ahoy.",
+            strength=0.9,
+            examples=[Exchange(context="Hi", response="Ahoy! What a grand day!")],
+            counterexamples=[Exchange(context="Hi", response="Hello. State your request.")],
+            probes=["How are you?", "What do you think of rain?", "Tell me about the sea.", "Any plans today?"],
+        ),
+        Trait(id="brevity", description="Pip keeps it short.", strength=0.8, probes=["Explain tides.", "Your boat?"]),
+    ],
+)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
+    # A long context: the staged character and the judge's questions outgrow the usual tiny 512 tokens.
+    return f"characterlab/{build_tiny_model(tmp_path_factory.mktemp('tiny-train'), context=4096)}"
+
+
+def _settings(tiny: str, **changes: object) -> TrainingSettings:
+    settings = TrainingSettings(
+        student=tiny,
+        teacher=tiny,
+        judge=tiny,
+        generated_per_trait=1,
+        held_out=0.3,
+        max_tokens=12,
+        min_margin=-1.0,  # a random judge would keep almost nothing; the test is the plumbing
+        dpo=DpoSettings(learning_rate=1e-2, epochs=1, rank=4, lora_alpha=8, batch_size=4),
+        introspection=IntrospectionSettings(reflections_per_prompt=1, conversations=1, turns=2, max_tokens=12),
+        seed=3,
+    )
+    return settings.model_copy(update=changes)
+
+
+def test_every_stage_runs_into_a_bundle_that_resumes_and_loads(tiny: str, tmp_path: Path) -> None:
+    bundle = tmp_path / "pip"
+    said: list[str] = []
+    result = train_character(PIP, bundle, _settings(tiny), progress=False, say=said.append)
+    for name in ("bundle.json", "config.json", "metrics.json", "report.html", "character.character.yaml"):
+        assert (bundle / name).is_file(), name
+    for name in ("prompts", "pairs", "verdicts", "introspection"):
+        assert (bundle / "data" / f"{name}.jsonl").is_file(), name
+    assert not (bundle / "dpo" / "checkpoints").exists()  # removed once the stage is done
+    manifest = json.loads((bundle / "bundle.json").read_text(encoding="utf-8"))
+    assert manifest["adapter"] == "introspection/adapter"
+    assert set(manifest["stages"]) == {"dpo", "introspection", "report"}
+    assert load_character(bundle / "character.character.yaml") == PIP
+
+    metrics = result.metrics
+    assert metrics["prompts"]["total"] == len(result.prompts) == 8  # 6 probes + 1 generated per trait
+    assert metrics["pairs"]["total"] == len(result.pairs) == 8
+    assert metrics["pairs"]["kept"] == sum(v.kept for v in result.verdicts)
+    assert metrics["dpo"]["steps"] >= 1
+    held = metrics["margins"]["held_out"]
+    assert held["n"] == sum(p.split == "held_out" for p in result.pairs) and "rise" in held
+    assert metrics["introspection"]["samples"] == 10 + 1
+    conditions = {s["condition"] for s in metrics["evaluation"]["summaries"]}
+    assert conditions == {"untrained", "prompted", "trained"}
+    sets = {c["set"] for c in metrics["evaluation"]["comparisons"]}
+    assert sets == {"like training", "unseen contexts"}
+    assert all(c["test"] and c["n"] > 0 for c in metrics["evaluation"]["comparisons"])
+    assert any("introspection" in line for line in said)
+
+    # The bundle is the adapter: the local provider's loader finds it through bundle.json.
+    trained = load_model(tiny.removeprefix("characterlab/"), adapter=bundle)
+    assert trained.adapter == str(bundle)
+
+    # Run again with the same settings: nothing is generated or trained again.
+    sizes = {path: path.stat().st_size for path in (bundle / "data").iterdir()}
+    replies = (bundle / "evaluation" / "replies.jsonl").stat().st_size
+    again: list[str] = []
+    train_character(PIP, bundle, _settings(tiny), progress=False, say=again.append)
+    assert "dpo: done before" in again and "introspection: done before" in again
+    assert {path: path.stat().st_size for path in (bundle / "data").iterdir()} == sizes
+    assert (bundle / "evaluation" / "replies.jsonl").stat().st_size == replies
+
+    # Other settings are refused instead of mixing two runs in one bundle.
+    with pytest.raises(CharacterlabError, match=r"other settings.*min_margin"):
+        train_character(PIP, bundle, _settings(tiny, min_margin=0.5), progress=False)
+
+
+def test_a_run_killed_during_the_pairs_resumes_them(tiny: str, tmp_path: Path) -> None:
+    bundle = tmp_path / "pip"
+    settings = _settings(tiny, introspection=None, evaluate=False)
+    first = train_character(PIP, bundle, settings, progress=False)
+    pairs_file = bundle / "data" / "pairs.jsonl"
+    kept = read_records(pairs_file, PreferencePair)[:3]
+    # A kill during the pairs: three of them written, the fourth cut short, nothing after.
+    write_records(pairs_file, kept)
+    pairs_file.write_text(pairs_file.read_text(encoding="utf-8") + '{"prompt_id": "cut', encoding="utf-8")
+    for later in ("verdicts.jsonl",):
+        (bundle / "data" / later).unlink()
+    (bundle / "bundle.json").write_text(
+        (bundle / "bundle.json").read_text(encoding="utf-8").replace('"dpo"', '"dpo-not-done"'), encoding="utf-8"
+    )
+    second = train_character(PIP, bundle, settings, progress=False)
+    assert [p.prompt_id for p in second.pairs] == [p.prompt_id for p in first.pairs]
+    assert second.pairs[:3] == kept  # the pairs written before the kill were not generated again
+
+
+def test_bad_setups_are_clear_errors(tiny: str, tmp_path: Path) -> None:
+    with pytest.raises(CharacterlabError, match="must be a local model"):
+        train_character(PIP, tmp_path / "b", _settings(tiny, student="openai/gpt-4o"))
+    with pytest.raises(CharacterlabError, match="has no traits"):
+        train_character(Character(name="Blank"), tmp_path / "b", _settings(tiny))
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(CharacterlabError, match="not a training bundle"):
+        train_character(PIP, tmp_path / "busy", _settings(tiny))
+
+
+def test_the_report_escapes_model_text(tiny: str, tmp_path: Path) -> None:
+    bundle = tmp_path / "pip"
+    train_character(PIP, bundle, _settings(tiny, introspection=None), progress=False)
+    pairs_file = bundle / "data" / "pairs.jsonl"
+    hostile = '<script>window.__x=1</script><img src=x onerror="window.__x=2">'
+    pairs = [
+        p.model_copy(update={"chosen": hostile, "prompt": hostile}) for p in read_records(pairs_file, PreferencePair)
+    ]
+    write_records(pairs_file, pairs)
+    page = build_training_report(bundle)
+    assert "<script>window" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;window.__x=1&lt;/script&gt;" in page
+    assert page.count("data:image/png;base64,") == 2  # the before/after figure and the DPO curves
+    for heading in ("Before and after", "Preference margins", "Prompts and pairs", "DPO", "Settings"):
+        assert heading in page
