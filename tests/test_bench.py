@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import activations, dialogue, generation, option_scoring, persona_statements, report_build, web_ttft
+from bench import activations, dialogue, dpo, generation, option_scoring, persona_statements, report_build, web_ttft
 from bench._report import Ratio
 from characterlab.models import build_tiny_model
 
@@ -41,6 +41,12 @@ def test_option_scoring_bench_sides_agree(tiny: str) -> None:
 
 def test_activations_bench(tiny: str) -> None:
     _finite(activations.run(tiny, count=8, batch_size=4, repeats=1))
+
+
+def test_dpo_bench_sides_take_the_same_steps(tiny: str) -> None:
+    ratios = dpo.run(tiny, count=8, batch_size=4, epochs=1.0, repeats=1)
+    _finite(ratios)
+    assert ratios[0].unit == "steps/s" and ratios[0].detail.startswith("2 steps a run")  # 8 pairs, 4 a step
 
 
 def test_ratio_verdicts() -> None:

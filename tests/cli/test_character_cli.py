@@ -121,3 +121,19 @@ def test_unwritable_output_is_a_message(capsys: pytest.CaptureFixture[str], tmp_
     assert code == 1 and "cannot write the card" in err and "Traceback" not in err
     code, _, err = run(capsys, "character", "import", "README.md", "-o", tmp_path / "x.character.yaml")
     assert code == 1 and "README.md" in err
+
+
+def test_import_constitution_writes_an_editable_character(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    constitution = tmp_path / "humor.jsonl"
+    constitution.write_text(
+        '{"trait": "I find the funny side of things.", "questions": ["Q1"], "additional_questions": ["Q2"]}\n',
+        encoding="utf-8",
+    )
+    output = tmp_path / "humor.character.yaml"
+    code, out, err = run(capsys, "character", "import-constitution", constitution, "-o", output, "--name", "Wit")
+    assert code == 0, err
+    assert "Wit (1 trait(s))" in out
+    character = load_character(output)
+    assert character.name == "Wit" and character.traits[0].probes == ["Q1", "Q2"]
+    code, _, err = run(capsys, "character", "import-constitution", constitution, "-o", output)
+    assert code == 1 and "already exists" in err

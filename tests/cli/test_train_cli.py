@@ -25,7 +25,8 @@ def test_a_constitution_trains_into_a_bundle(capsys: pytest.CaptureFixture[str],
     code, out, err = run(
         capsys, "train", constitution, "--student", f"characterlab/{tiny}", "-o", bundle,
         "--generated-per-trait", "0", "--max-tokens", "8", "--min-margin", "-1", "--no-rationale",
-        "--epochs", "1", "--rank", "2", "--no-gradient-checkpointing", "--no-evaluation-judge", "--quiet",
+        "--epochs", "1", "--rank", "2", "--no-gradient-checkpointing", "--no-evaluation-judge", "--no-studies",
+        "--quiet",
     )  # fmt: skip
     assert code == 0, err
     assert "held-out pairs: margin" in out and "report.html" in out

@@ -56,7 +56,8 @@ def _settings(tiny: str, **changes: object) -> TrainingSettings:
         max_tokens=12,
         min_margin=-1.0,  # a random judge would keep almost nothing; the test is the plumbing
         dpo=DpoSettings(learning_rate=1e-2, epochs=1, rank=4, lora_alpha=8, batch_size=4),
-        introspection=IntrospectionSettings(reflections_per_prompt=1, conversations=1, turns=2, max_tokens=12),
+        introspection=IntrospectionSettings(reflections_per_prompt=1, conversations=1, turns=2, max_tokens=80),
+        studies=False,
         seed=3,
     )
     return settings.model_copy(update=changes)
@@ -65,7 +66,7 @@ def _settings(tiny: str, **changes: object) -> TrainingSettings:
 def test_every_stage_runs_into_a_bundle_that_resumes_and_loads(tiny: str, tmp_path: Path) -> None:
     bundle = tmp_path / "pip"
     said: list[str] = []
-    result = train_character(PIP, bundle, _settings(tiny), progress=False, say=said.append)
+    result = train_character(PIP, bundle, _settings(tiny, studies=True), progress=False, say=said.append)
     for name in ("bundle.json", "config.json", "metrics.json", "report.html", "character.character.yaml"):
         assert (bundle / name).is_file(), name
     for name in ("prompts", "pairs", "verdicts", "introspection"):
@@ -82,7 +83,8 @@ def test_every_stage_runs_into_a_bundle_that_resumes_and_loads(tiny: str, tmp_pa
     assert metrics["pairs"]["kept"] == sum(v.kept for v in result.verdicts)
     assert metrics["dpo"]["steps"] >= 1
     held = metrics["margins"]["held_out"]
-    assert held["n"] == sum(p.split == "held_out" for p in result.pairs) and "rise" in held
+    usable = [p for p in result.pairs if p.split == "held_out" and p.chosen and p.rejected and p.chosen != p.rejected]
+    assert held["n"] == len(usable) > 0 and "rise" in held
     assert metrics["introspection"]["samples"] == 10 + 1
     conditions = {s["condition"] for s in metrics["evaluation"]["summaries"]}
     assert conditions == {"untrained", "prompted", "trained"}
@@ -90,6 +92,11 @@ def test_every_stage_runs_into_a_bundle_that_resumes_and_loads(tiny: str, tmp_pa
     assert sets == {"like training", "unseen contexts"}
     assert all(c["test"] and c["n"] > 0 for c in metrics["evaluation"]["comparisons"])
     assert any("introspection" in line for line in said)
+    # The studies ran on the untrained and the trained student, into a study report the training report links.
+    runs = bundle / "evaluation" / "runs"
+    assert sorted(path.name for path in runs.iterdir()) == ["trained", "untrained"]
+    assert (bundle / "evaluation" / "studies.html").is_file()
+    assert 'href="evaluation/studies.html"' in (bundle / "report.html").read_text(encoding="utf-8")
 
     # The bundle is the adapter: the local provider's loader finds it through bundle.json.
     trained = load_model(tiny.removeprefix("characterlab/"), adapter=bundle)
@@ -99,14 +106,14 @@ def test_every_stage_runs_into_a_bundle_that_resumes_and_loads(tiny: str, tmp_pa
     sizes = {path: path.stat().st_size for path in (bundle / "data").iterdir()}
     replies = (bundle / "evaluation" / "replies.jsonl").stat().st_size
     again: list[str] = []
-    train_character(PIP, bundle, _settings(tiny), progress=False, say=again.append)
+    train_character(PIP, bundle, _settings(tiny, studies=True), progress=False, say=again.append)
     assert "dpo: done before" in again and "introspection: done before" in again
     assert {path: path.stat().st_size for path in (bundle / "data").iterdir()} == sizes
     assert (bundle / "evaluation" / "replies.jsonl").stat().st_size == replies
 
     # Other settings are refused instead of mixing two runs in one bundle.
     with pytest.raises(CharacterlabError, match=r"other settings.*min_margin"):
-        train_character(PIP, bundle, _settings(tiny, min_margin=0.5), progress=False)
+        train_character(PIP, bundle, _settings(tiny, studies=True, min_margin=0.5), progress=False)
 
 
 def test_a_run_killed_during_the_pairs_resumes_them(tiny: str, tmp_path: Path) -> None:
@@ -125,7 +132,8 @@ def test_a_run_killed_during_the_pairs_resumes_them(tiny: str, tmp_path: Path) -
     )
     second = train_character(PIP, bundle, settings, progress=False)
     assert [p.prompt_id for p in second.pairs] == [p.prompt_id for p in first.pairs]
-    assert second.pairs[:3] == kept  # the pairs written before the kill were not generated again
+    by_id = {pair.prompt_id: pair for pair in second.pairs}
+    assert all(by_id[pair.prompt_id] == pair for pair in kept)  # pairs written before the kill were kept as they were
 
 
 def test_bad_setups_are_clear_errors(tiny: str, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import unquote, urlparse
 from zipfile import BadZipFile
@@ -67,6 +67,14 @@ SCORE_METADATA_COLUMNS = ("run", "study", "sample_id", "epoch", "scorer", "log",
 _TASK_PREFIX = "characterlab/"
 # Inspect's letter grades, for scorers that return them instead of numbers.
 _GRADES = {"C": 1.0, "I": 0.0, "P": 0.5, "N": 0.0}
+
+
+def _model_label(log: EvalLog) -> str:
+    """The model a log ran on, as tables and reports name it: a LoRA adapter (a training bundle) is part of it."""
+    adapter = (log.eval.model_args or {}).get("adapter")
+    if isinstance(adapter, str) and adapter:
+        return f"{log.eval.model} + {PurePath(adapter).name}"
+    return log.eval.model
 
 
 def read_logs(logs: LogSource | Iterable[LogSource]) -> list[EvalLog]:
@@ -190,7 +198,7 @@ def runs_table(logs: LogSource | Iterable[LogSource]) -> pd.DataFrame:
                     "status": log.status,
                     "study": study_of(log),
                     "task": log.eval.task,
-                    "model": log.eval.model,
+                    "model": _model_label(log),
                     "character": meta.get("character"),
                     "judge": meta.get("judge"),
                     "scoring": meta.get("scoring"),
@@ -284,7 +292,7 @@ def _score_rows(run: _LogicalRun) -> list[tuple[Any, ...]]:
             values = [(scorer, metric, math.nan, None) for metric, scorer in metrics_of_run.items()]
             values = values or [("", "", math.nan, None)]
         sample_id = str(sample.id)
-        head = (run.path, log.eval.eval_id, study_of(log), log.eval.model, meta.get("character"), sample_id)
+        head = (run.path, log.eval.eval_id, study_of(log), _model_label(log), meta.get("character"), sample_id)
         grouping = (
             sample.epoch,
             _text(metadata.get("group")),

@@ -19,6 +19,7 @@ from characterlab.characters import (
     character_template,
     load_character,
     read_card,
+    read_constitution,
     save_character,
     write_card,
 )
@@ -193,6 +194,25 @@ def import_card(
     if output.exists() and not force:
         raise CharacterlabError(f"{output} already exists; choose another --output or add --force")
     character = read_card(card)
+    save_character(character, output)
+    console.print(f"wrote {escape(str(output))}: {escape(character.name)} ({_count(character)})")
+
+
+@character_app.command("import-constitution")
+def import_constitution(
+    constitution: Annotated[
+        Path,
+        typer.Argument(help="An OpenCharacterTraining constitution: a JSON array of {trait, questions}, or .jsonl."),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The character file to write.")],
+    name: Annotated[str | None, typer.Option(help="The character's name (default: the file's name).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Import an OpenCharacterTraining constitution as a character file (one trait per entry, its questions as
+    probes)."""
+    if output.exists() and not force:
+        raise CharacterlabError(f"{output} already exists; choose another --output or add --force")
+    character = read_constitution(constitution, name=name)
     save_character(character, output)
     console.print(f"wrote {escape(str(output))}: {escape(character.name)} ({_count(character)})")
 

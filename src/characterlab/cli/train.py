@@ -78,6 +78,18 @@ def train(
     evaluation_judge: Annotated[
         bool, typer.Option(help="Also score the before/after replies with the judge (else judge-free only).")
     ] = True,
+    studies: Annotated[
+        bool, typer.Option(help="Also run trait_expression and hold_character (and persona_statements) before/after.")
+    ] = True,
+    persona_data: Annotated[
+        Path | None, typer.Option(help="The persona/ folder of the model-written evaluations, for persona_statements.")
+    ] = None,
+    behaviours: Annotated[
+        str | None, typer.Option(help="Persona behaviours to ask before and after (comma-separated).")
+    ] = None,
+    holds_by: Annotated[
+        str, typer.Option(help="hold_character's verdicts: judge, embedding, or auto (embedding for a local judge).")
+    ] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of every generation, split and training run.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
@@ -87,6 +99,8 @@ def train(
     """
     from characterlab.training import DpoSettings, IntrospectionSettings, TrainingSettings, train_character
 
+    if holds_by not in ("judge", "embedding", "auto"):
+        raise CharacterlabError(f"--holds-by must be judge, embedding or auto; got {holds_by!r}")
     character = load_training_character(character_file)
     teacher = teacher or student
     modules: list[str] | str = "all-linear" if target_modules == "all-linear" else target_modules.split(",")
@@ -119,6 +133,10 @@ def train(
         else None,
         evaluate=evaluate,
         evaluation_judge=evaluation_judge,
+        studies=studies,
+        persona_data=str(persona_data) if persona_data else None,
+        behaviours=[b.strip() for b in (behaviours or "").split(",") if b.strip()],
+        holds_by=holds_by,
         seed=seed,
     )
     bundle = out or Path("out/bundles") / _slug(character.name)

@@ -69,6 +69,7 @@ def build_training_report(bundle: Path) -> str:
             reply_examples=_reply_examples(replies),
             introspection_examples=[s for s in samples if s.kept][:2],
             bundle_name=bundle.name,
+            studies=(bundle / "evaluation" / "studies.html").is_file(),
         )
     )
 

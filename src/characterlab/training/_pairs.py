@@ -51,7 +51,8 @@ async def generate_pairs(
         The pairs of ``prompts``, in their order.
     """
     done = {pair.prompt_id: pair for pair in read_records(path, PreferencePair)}
-    missing = [prompt for prompt in prompts if prompt.id not in done]
+    # Each prompt's seed comes from its place among all prompts, so a resumed run writes what the first would have.
+    missing = [(index, prompt) for index, prompt in enumerate(prompts) if prompt.id not in done]
     config = GenerateConfig(max_tokens=max_tokens, temperature=temperature)
 
     async def one(index: int, prompt: TrainingPrompt) -> PreferencePair:
@@ -71,7 +72,7 @@ async def generate_pairs(
             student=str(student),
         )
 
-    for finished in asyncio.as_completed([one(index, prompt) for index, prompt in enumerate(missing)]):
+    for finished in asyncio.as_completed([one(index, prompt) for index, prompt in missing]):
         pair = await finished
         append_records(path, [pair])
         done[pair.prompt_id] = pair

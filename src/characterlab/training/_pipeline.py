@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -72,6 +72,14 @@ class TrainingSettings(BaseModel):
     evaluate: bool = True
     evaluation_judge: bool = True
     """Also score the before/after replies with the judge (off: judge-free character contrast only)."""
+    studies: bool = True
+    """Also run the studies before and after (trait_expression, hold_character; persona_statements with data)."""
+    persona_data: str | None = None
+    """The persona folder of the model-written evaluations, for persona_statements."""
+    behaviours: list[str] = []
+    """The persona behaviours asked before and after."""
+    holds_by: Literal["judge", "embedding", "auto"] = "auto"
+    """How hold_character decides; ``auto``: the judge unless it is a local model (then embeddings)."""
     embedding_model: str | None = None
     seed: int = 0
 
@@ -250,6 +258,22 @@ def train_character(
                 temperature=settings.temperature,
                 seed=settings.seed,
             )
+        )
+    if settings.studies:
+        say("studies: trait_expression and hold_character (and persona_statements) before and after")
+        from characterlab.training._studies import run_studies
+
+        holds_by = settings.holds_by
+        if holds_by == "auto":
+            holds_by = "embedding" if settings.judge.startswith(LOCAL_PREFIX) else "judge"
+        run_studies(
+            out,
+            student=settings.student,
+            judge=settings.judge if settings.evaluation_judge else None,
+            persona_data=Path(settings.persona_data) if settings.persona_data else None,
+            behaviours=settings.behaviours,
+            holds_by=holds_by,
+            seed=settings.seed,
         )
     metrics = _metrics(prompts, pairs, verdicts, samples, margins, replies, out)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
