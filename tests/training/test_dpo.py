@@ -20,7 +20,9 @@ from characterlab.training import (
 )
 from characterlab.training._bundle import BUNDLE_FILE, BundleManifest, write_manifest
 
-FAST = DpoSettings(learning_rate=1e-2, epochs=2, rank=4, lora_alpha=8, batch_size=4, save_steps=1)
+FAST = DpoSettings(
+    learning_rate=1e-2, epochs=2, rank=4, lora_alpha=8, batch_size=4, save_steps=1, gradient_checkpointing=False
+)
 
 
 @pytest.fixture(scope="module")

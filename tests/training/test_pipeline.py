@@ -55,7 +55,7 @@ def _settings(tiny: str, **changes: object) -> TrainingSettings:
         held_out=0.3,
         max_tokens=12,
         min_margin=-1.0,  # a random judge would keep almost nothing; the test is the plumbing
-        dpo=DpoSettings(learning_rate=1e-2, epochs=1, rank=4, lora_alpha=8, batch_size=4),
+        dpo=DpoSettings(learning_rate=1e-2, epochs=1, rank=4, lora_alpha=8, batch_size=4, gradient_checkpointing=False),
         introspection=IntrospectionSettings(reflections_per_prompt=1, conversations=1, turns=2, max_tokens=80),
         studies=False,
         seed=3,

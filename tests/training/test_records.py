@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from characterlab.errors import DataFileError
 from characterlab.training import TrainingPrompt, read_records
-from characterlab.training._records import append_records, prompt_id, write_records
+from characterlab.training._records import append_as_completed, append_records, prompt_id, write_records
 
 
 def _prompt(text: str) -> TrainingPrompt:
@@ -49,3 +50,19 @@ def test_a_bad_line_inside_the_file_is_an_error_naming_it(tmp_path: Path) -> Non
 
 def test_prompt_ids_depend_on_the_text_only() -> None:
     assert prompt_id("Hello there") == prompt_id("  Hello there\n") != prompt_id("Hello there!")
+
+
+def test_a_failing_job_does_not_lose_the_others(tmp_path: Path) -> None:
+    path = tmp_path / "prompts.jsonl"
+
+    async def made(text: str, delay: float) -> TrainingPrompt:
+        await asyncio.sleep(delay)
+        return _prompt(text)
+
+    async def fails() -> TrainingPrompt:
+        raise RuntimeError("the model went away")
+
+    with pytest.raises(RuntimeError, match="went away"):
+        asyncio.run(append_as_completed(path, [made("slow", 0.05), fails(), made("fast", 0.0)]))
+    # Both records that could be made were written, in the order they finished.
+    assert [p.text for p in read_records(path, TrainingPrompt)] == ["fast", "slow"]

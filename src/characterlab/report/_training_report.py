@@ -84,7 +84,9 @@ def write_training_report(bundle: Path) -> Path:
 def _reply_examples(replies: list[Any]) -> list[dict[str, Any]]:
     by_prompt: dict[str, dict[str, Any]] = {}
     for reply in replies:
-        entry = by_prompt.setdefault(reply.prompt_id, {"set": reply.set, "kind": reply.kind, "replies": {}})
+        entry = by_prompt.setdefault(
+            reply.prompt_id, {"set": reply.set, "kind": reply.kind, "prompt": reply.prompt, "replies": {}}
+        )
         entry["replies"][reply.condition] = reply
     chosen: list[dict[str, Any]] = []
     for wanted in ("like training", "unseen contexts"):
@@ -129,7 +131,7 @@ def _evaluation_figure(summaries: list[dict[str, Any]]) -> str:
     axis.axhline(0.0, color="#999999", linewidth=0.8)
     axis.set_xticks(range(len(sets)), [f"{name}\n(n = {_n(rows, name)})" for name in sets])
     axis.set_ylabel("character contrast")
-    axis.legend(frameon=False, fontsize=8, loc="best")
+    axis.legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)
     plt.close(fig)

@@ -14,7 +14,6 @@ character. Replies are written to a file as they come, so an interrupted evaluat
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from characterlab.characters import Character, Trait
 from characterlab.models import chat_messages
 from characterlab.scorers import EmbeddingModel, judge_score, trait_rubric
 from characterlab.stage import StageContext, render_chat_frame
-from characterlab.training._records import PreferencePair, append_records, read_records
+from characterlab.training._records import PreferencePair, append_as_completed, read_records
 
 __all__ = [
     "CONDITIONS",
@@ -71,6 +70,8 @@ class EvaluationReply(BaseModel):
     set: PromptSet
     kind: str
     condition: str
+    prompt: str = ""
+    """The user's last message."""
     reply: str
     character_contrast: float
     judge: float | None = None
@@ -185,6 +186,7 @@ async def evaluate(
             set=prompt.set,
             kind=prompt.kind,
             condition=condition.name,
+            prompt=prompt.messages[-1]["content"],
             reply=reply,
             character_contrast=_contrast(reply, poles, embedding),
             judge=score,
@@ -196,9 +198,7 @@ async def evaluate(
         for condition in conditions
         if (prompt.id, condition.name) not in done
     ]
-    for finished in asyncio.as_completed(jobs):
-        reply = await finished
-        append_records(path, [reply])
+    for reply in await append_as_completed(path, jobs):
         done[(reply.prompt_id, reply.condition)] = reply
     return [done[(p.id, c.name)] for p in prompts for c in conditions]
 

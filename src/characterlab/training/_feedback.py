@@ -19,7 +19,7 @@ from inspect_ai.model import ChatMessageUser, GenerateConfig, Model
 from characterlab.characters import Character, Corpus, Exchange
 from characterlab.errors import CapabilityError
 from characterlab.models import score_options
-from characterlab.training._records import PairVerdict, PreferencePair, append_records, read_records
+from characterlab.training._records import PairVerdict, PreferencePair, append_as_completed, read_records
 
 __all__ = ["judge_pairs", "pair_prompt"]
 
@@ -126,9 +126,7 @@ async def judge_pairs(
         )
 
     todo = [pair for pair in pairs if pair.prompt_id not in done]
-    for finished in asyncio.as_completed([one(pair) for pair in todo]):
-        verdict = await finished
-        append_records(path, [verdict])
+    for verdict in await append_as_completed(path, [one(pair) for pair in todo]):
         done[verdict.prompt_id] = verdict
     return [done[pair.prompt_id] for pair in pairs]
 

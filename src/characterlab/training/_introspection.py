@@ -7,7 +7,6 @@ to be the character without being told.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -20,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from characterlab.characters import Character
 from characterlab.models import chat_messages
 from characterlab.stage import StageContext, render_chat_frame
-from characterlab.training._records import IntrospectionSample, append_records, prompt_id, read_records
+from characterlab.training._records import IntrospectionSample, append_as_completed, prompt_id, read_records
 
 __all__ = ["REFLECTION_PROMPTS", "IntrospectionSettings", "filter_samples", "write_introspection"]
 
@@ -129,9 +128,7 @@ async def write_introspection(
         key = f"interaction-{number}"
         if key not in done:
             jobs.append(conversation(key, OPENERS[number % len(OPENERS)], number))
-    for finished in asyncio.as_completed(jobs):
-        sample = await finished
-        append_records(path, [sample])
+    for sample in await append_as_completed(path, jobs):
         done[sample.id] = sample
     return filter_samples(sorted(done.values(), key=lambda sample: sample.id), embed=embed)
 

@@ -13,7 +13,7 @@ from inspect_ai.model import ChatMessage, ChatMessageUser, GenerateConfig, Model
 from characterlab.characters import Character
 from characterlab.models import chat_messages
 from characterlab.stage import StageContext, render_chat_frame
-from characterlab.training._records import PreferencePair, TrainingPrompt, append_records, read_records
+from characterlab.training._records import PreferencePair, TrainingPrompt, append_as_completed, read_records
 
 __all__ = ["generate_pairs", "staged_messages"]
 
@@ -72,8 +72,6 @@ async def generate_pairs(
             student=str(student),
         )
 
-    for finished in asyncio.as_completed([one(index, prompt) for index, prompt in missing]):
-        pair = await finished
-        append_records(path, [pair])
+    for pair in await append_as_completed(path, [one(index, prompt) for index, prompt in missing]):
         done[pair.prompt_id] = pair
     return [done[prompt.id] for prompt in prompts]

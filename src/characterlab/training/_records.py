@@ -7,10 +7,11 @@ rewritten), while a bad line anywhere else is an error that names its line.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
@@ -26,6 +27,7 @@ __all__ = [
     "PromptSource",
     "Split",
     "TrainingPrompt",
+    "append_as_completed",
     "append_records",
     "prompt_id",
     "read_records",
@@ -154,6 +156,36 @@ def append_records(path: Path, records: Iterable[BaseModel]) -> None:
             handle.write(record.model_dump_json() + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+
+
+R = TypeVar("R", bound=BaseModel)
+
+
+async def append_as_completed(path: Path, jobs: Iterable[Awaitable[R]]) -> list[R]:
+    """Run jobs concurrently, appending each record to ``path`` as soon as its job finishes.
+
+    A job that fails does not stop the others: every record that can be made is written first, and then the first
+    error is raised (so a rerun has only the failed work left to do).
+
+    Returns:
+        The records, in the order the jobs finished.
+    """
+    records: list[R] = []
+    errors: list[BaseException] = []
+
+    async def run(job: Awaitable[R]) -> None:
+        try:
+            record = await job
+        except Exception as error:  # kept, and raised once every other job has settled
+            errors.append(error)
+            return
+        append_records(path, [record])
+        records.append(record)
+
+    await asyncio.gather(*(run(job) for job in jobs))
+    if errors:
+        raise errors[0]
+    return records
 
 
 def write_records(path: Path, records: Iterable[BaseModel]) -> None:
