@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.activations --model default
 	$(BIN)/python -m bench.persona_statements --model default
 	$(BIN)/python -m bench.report_build
+	$(BIN)/python -m bench.dpo --model default
 	$(BIN)/python -m bench.web_ttft --model default
 
 clean:

@@ -106,6 +106,9 @@ def test_bad_inputs_are_clear_errors(tiny: Path, tmp_path: Path) -> None:
     adapted = load_model(str(tiny), adapter=result.adapter)
     with pytest.raises(CharacterlabError, match="already carries an adapter"):
         train_dpo(adapted, dpo_rows(adapted, _pairs(4)), tmp_path / "again", FAST)
+    # The student DPO trained in place holds the LoRA layers now: training it again is refused too.
+    with pytest.raises(CharacterlabError, match="trained in place"):
+        train_dpo(loaded, dpo_rows(loaded, _pairs(4)), tmp_path / "again", FAST)
 
 
 def test_a_bundle_loads_as_an_adapter_through_its_manifest(tiny: Path, tmp_path: Path) -> None:

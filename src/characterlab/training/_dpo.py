@@ -129,8 +129,9 @@ def train_dpo(
     """Train a LoRA adapter on the student with DPO, keeping checkpoints; resume from the last one if there is one.
 
     Args:
-        loaded: The student, as :func:`characterlab.models.load_model` gave it (without an adapter). Its weights
-            are not changed: the adapter is trained on top, and the reference is the student with it disabled.
+        loaded: The student, as :func:`characterlab.models.load_model` gave it (without an adapter). Its base
+            weights are not trained: the adapter is, and the reference is the student with it disabled. The LoRA
+            layers are put into ``loaded.model`` itself, though: load the student again to use it untrained.
         rows: Preference rows from :func:`dpo_rows`.
         out: The stage's folder: ``checkpoints/``, ``adapter/``, ``curves.csv``, ``curves.png``.
         settings: DPO and LoRA settings.
@@ -138,12 +139,16 @@ def train_dpo(
         progress: Show TRL's progress bar.
 
     Raises:
-        CharacterlabError: no rows, or a student that already carries an adapter.
+        CharacterlabError: no rows, or a student that already carries an adapter (loaded with one, or trained in
+            place by an earlier call).
     """
     if not rows:
         raise CharacterlabError("DPO needs at least one preference pair; the judge kept none (see verdicts.jsonl)")
-    if loaded.adapter is not None:
-        raise CharacterlabError(f"the student {loaded.name} already carries an adapter; train from its base model")
+    if loaded.adapter is not None or any("lora_" in name for name, _ in loaded.model.named_modules()):
+        raise CharacterlabError(
+            f"the student {loaded.name} already carries an adapter (loaded with one, or trained in place before); "
+            "load its base model again and train that"
+        )
     import torch
     from datasets import Dataset
     from peft import LoraConfig
