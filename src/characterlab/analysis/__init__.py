@@ -34,6 +34,7 @@ from characterlab.analysis._attractors import (
     turn_metrics,
     word_tokens,
 )
+from characterlab.analysis._drift import DEFAULT_VOICE, DRIFT_COLUMNS, drift_curves, drift_table
 from characterlab.analysis._figures import (
     PALETTE,
     FigureFormat,
@@ -70,6 +71,8 @@ from characterlab.analysis._tables import (
 
 __all__ = [
     "BLISS_LEXICON",
+    "DEFAULT_VOICE",
+    "DRIFT_COLUMNS",
     "EMBEDDING_COLUMNS",
     "LEXICON_SCHEMA",
     "PAIRED_TEST",
@@ -93,6 +96,8 @@ __all__ = [
     "compression_ratio",
     "distinct_n",
     "distribution_plot",
+    "drift_curves",
+    "drift_table",
     "embedding_trajectories",
     "emoji_count",
     "emoji_density",

@@ -24,9 +24,13 @@ def report(
     title: Annotated[
         str | None, typer.Option("--title", help="The page title (default: named after the studies).")
     ] = None,
+    watch: Annotated[
+        Path | None,
+        typer.Option(help="A vector file: add a drift section projecting the runs' logged reply states on it."),
+    ] = None,
 ) -> None:
     """Write a study report: headline results with n and intervals, figures, tables, settings and comparisons."""
-    missing = [path for path in runs if not path.exists()]
+    missing = [path for path in [*runs, *([watch] if watch else [])] if not path.exists()]
     if missing:
         raise CharacterlabError(
             "; ".join(
@@ -36,5 +40,5 @@ def report(
     # The report pulls in Inspect, pandas and matplotlib: imported here so that other commands start fast.
     from characterlab.report import write_study_report
 
-    written = write_study_report(runs, out, title=title)
+    written = write_study_report(runs, out, title=title, watch=watch)
     console.print(f"report written: [bold]{escape(str(written.resolve()))}[/]", soft_wrap=True)

@@ -95,13 +95,17 @@ _METHODS = (
 )
 
 
-def build_study_report(logs: LogSource | Iterable[LogSource], *, title: str | None = None) -> str:
+def build_study_report(
+    logs: LogSource | Iterable[LogSource], *, title: str | None = None, watch: str | os.PathLike[str] | None = None
+) -> str:
     """Build the study report of some runs as one self-contained HTML page.
 
     Args:
         logs: Inspect log files, folders of logs (searched recursively) or logs already read. Runs of the same
             study are compared with each other, paired on sample ids.
         title: The page title; by default named after the studies.
+        watch: A vector file (a trait vector, a character axis): adds a drift section projecting every logged
+            reply state on it, per turn and per condition (runs made with ``-M activation_layers=...``).
 
     Returns:
         The HTML page.
@@ -128,6 +132,10 @@ def build_study_report(logs: LogSource | Iterable[LogSource], *, title: str | No
         )
         for study in studies
     ]
+    if watch is not None:
+        from characterlab.report._drift_section import drift_section
+
+        sections.append(drift_section(read, runs, Path(watch)))
     summary = [
         SummaryLine(run.anchor, section.title, run.label, run.headline)
         for section in sections
@@ -149,7 +157,11 @@ def build_study_report(logs: LogSource | Iterable[LogSource], *, title: str | No
 
 
 def write_study_report(
-    logs: LogSource | Iterable[LogSource], path: str | os.PathLike[str], *, title: str | None = None
+    logs: LogSource | Iterable[LogSource],
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    watch: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Build the study report and write it to a file (its folder is created).
 
@@ -157,11 +169,12 @@ def write_study_report(
         logs: Inspect log files, folders of logs or logs already read.
         path: Where to write the page.
         title: The page title.
+        watch: A vector file whose directions the replies are projected on (a drift section).
 
     Returns:
         The path written.
     """
-    page = build_study_report(logs, title=title)
+    page = build_study_report(logs, title=title, watch=watch)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
