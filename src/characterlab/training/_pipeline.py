@@ -21,7 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from characterlab.analysis import bootstrap_mean, paired_permutation_test
 from characterlab.characters import Character, load_corpus, save_character
+from characterlab.dialogue import inspect_model
 from characterlab.errors import CharacterlabError
+from characterlab.models import load_model
+from characterlab.report import write_training_report
+from characterlab.scorers import load_embedding_model
 from characterlab.training._bundle import BundleManifest, read_bundle, stage_done, write_manifest
 from characterlab.training._dpo import DpoSettings, dpo_rows, train_dpo
 from characterlab.training._evaluation import (
@@ -31,8 +35,10 @@ from characterlab.training._evaluation import (
     evaluation_prompts,
     summarize_evaluation,
 )
-from characterlab.training._introspection import IntrospectionSettings, write_introspection
+from characterlab.training._feedback import judge_pairs
+from characterlab.training._introspection import IntrospectionSettings, filter_samples, write_introspection
 from characterlab.training._margins import preference_margins
+from characterlab.training._pairs import generate_pairs
 from characterlab.training._prompts import build_prompts
 from characterlab.training._records import (
     IntrospectionSample,
@@ -43,6 +49,7 @@ from characterlab.training._records import (
     write_records,
 )
 from characterlab.training._sft import sft_rows, train_sft
+from characterlab.training._studies import run_studies
 
 __all__ = ["LOCAL_PREFIX", "TrainingResult", "TrainingSettings", "train_character"]
 
@@ -127,8 +134,6 @@ def train_character(
         raise CharacterlabError(f"{character.name} has no traits; training needs traits with probes to draw them out")
     manifest = _open_bundle(out, character, settings)
     data = out / "data"
-    from characterlab.dialogue import inspect_model
-    from characterlab.scorers import load_embedding_model
 
     student = inspect_model(settings.student)
     embedding = load_embedding_model(settings.embedding_model)
@@ -153,8 +158,6 @@ def train_character(
         write_records(prompts_file, prompts)
 
     say(f"pairs: the teacher as {character.display_name}, the student as itself ({len(prompts)} prompts)")
-    from characterlab.training._pairs import generate_pairs
-
     pairs = asyncio.run(
         generate_pairs(
             character,
@@ -169,8 +172,6 @@ def train_character(
     )
 
     say(f"feedback: {settings.judge} judges each pair")
-    from characterlab.training._feedback import judge_pairs
-
     corpus = load_corpus(character, corpus_root) if character.corpus and corpus_root is not None else None
     verdicts = asyncio.run(
         judge_pairs(
@@ -185,8 +186,6 @@ def train_character(
     )
     kept = {verdict.prompt_id for verdict in verdicts if verdict.kept}
     training_pairs = [pair for pair in pairs if pair.split == "train" and pair.prompt_id in kept]
-
-    from characterlab.models import load_model
 
     local_name = settings.student.removeprefix(LOCAL_PREFIX)
     if "dpo" not in manifest.stages:
@@ -229,8 +228,6 @@ def train_character(
             shutil.rmtree(out / "introspection" / "checkpoints", ignore_errors=True)
         else:
             say("introspection: done before")
-            from characterlab.training._introspection import filter_samples
-
             samples = filter_samples(read_records(data / "introspection.jsonl", IntrospectionSample))
 
     say("margins: log p(chosen) − log p(rejected) on held-out pairs, before and after")
@@ -261,8 +258,6 @@ def train_character(
         )
     if settings.studies:
         say("studies: trait_expression and hold_character (and persona_statements) before and after")
-        from characterlab.training._studies import run_studies
-
         holds_by = settings.holds_by
         if holds_by == "auto":
             holds_by = "embedding" if settings.judge.startswith(LOCAL_PREFIX) else "judge"
@@ -277,8 +272,6 @@ def train_character(
         )
     metrics = _metrics(prompts, pairs, verdicts, samples, margins, replies, out)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    from characterlab.report import write_training_report
-
     write_training_report(out)
     write_manifest(out, stage_done(read_bundle(out), "report"))
     return TrainingResult(bundle=out, prompts=prompts, pairs=pairs, verdicts=verdicts, metrics=metrics)
@@ -309,8 +302,6 @@ def _open_bundle(out: Path, character: Character, settings: TrainingSettings) ->
 
 
 def _margins(local_name: str, out: Path, pairs: Sequence[PreferencePair]) -> dict[str, Any]:
-    from characterlab.models import load_model
-
     usable = [pair for pair in pairs if pair.chosen.strip() and pair.rejected.strip() and pair.chosen != pair.rejected]
     result: dict[str, Any] = {}
     before_model = load_model(local_name)
