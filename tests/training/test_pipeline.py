@@ -14,6 +14,7 @@ from characterlab.report import build_training_report
 from characterlab.training import (
     DpoSettings,
     IntrospectionSettings,
+    PairVerdict,
     PreferencePair,
     TrainingSettings,
     read_records,
@@ -162,3 +163,19 @@ def test_the_report_escapes_model_text(tiny: str, tmp_path: Path) -> None:
     assert page.count("data:image/png;base64,") == 2  # the before/after figure and the DPO curves
     for heading in ("Before and after", "Preference margins", "Prompts and pairs", "DPO", "Settings"):
         assert heading in page
+
+
+def test_a_judge_that_keeps_nothing_stops_the_run_and_a_lower_margin_resumes_it(tiny: str, tmp_path: Path) -> None:
+    bundle = tmp_path / "pip"
+    strict = _settings(tiny, min_margin=1.0, introspection=None, evaluate=False)  # no softmax gives exactly 1
+    with pytest.raises(CharacterlabError, match=r"the judge kept none of the 8 pairs \(.*\); lower --min-margin"):
+        train_character(PIP, bundle, strict, progress=False)
+    verdicts = read_records(bundle / "data" / "verdicts.jsonl", PairVerdict)
+    pairs = (bundle / "data" / "pairs.jsonl").read_text(encoding="utf-8")
+    # Nothing was trained yet, so the threshold may change; the judge is not asked again.
+    result = train_character(PIP, bundle, strict.model_copy(update={"min_margin": -1.0}), progress=False)
+    assert (bundle / "data" / "pairs.jsonl").read_text(encoding="utf-8") == pairs
+    by_id = {v.prompt_id: v for v in result.verdicts}
+    assert all(by_id[v.prompt_id].p_chosen == v.p_chosen for v in verdicts)
+    assert all(v.kept for v in result.verdicts if v.margin is not None)
+    assert json.loads((bundle / "config.json").read_text(encoding="utf-8"))["min_margin"] == -1.0

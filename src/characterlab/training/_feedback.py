@@ -21,7 +21,7 @@ from characterlab.errors import CapabilityError
 from characterlab.models import score_options
 from characterlab.training._records import PairVerdict, PreferencePair, append_as_completed, read_records
 
-__all__ = ["judge_pairs", "pair_prompt"]
+__all__ = ["judge_pairs", "pair_prompt", "with_margin"]
 
 _LETTER = re.compile(r"\b([AB])\b")
 
@@ -85,7 +85,7 @@ async def judge_pairs(
         passages_per_pair: Passages retrieved per prompt from the corpus.
         rationale: Also ask the judge to say why, in a sentence (stored with the verdict).
     """
-    done = {verdict.prompt_id: verdict for verdict in read_records(path, PairVerdict)}
+    done = {verdict.prompt_id: with_margin(verdict, min_margin) for verdict in read_records(path, PairVerdict)}
 
     async def one(pair: PreferencePair) -> PairVerdict:
         passages = [p.text for p in corpus.search(pair.prompt, k=passages_per_pair)] if corpus else []
@@ -108,22 +108,16 @@ async def judge_pairs(
                 passages=passages,
             )
         p_chosen = (first + (1.0 - second)) / 2.0
-        margin = 2.0 * p_chosen - 1.0
-        if margin >= min_margin:
-            reason = f"kept: the chosen reply wins by {margin:+.2f}"
-        elif margin < 0:
-            reason = f"the judge preferred the default reply ({margin:+.2f})"
-        else:
-            reason = f"too close: the chosen reply wins by {margin:+.2f}, less than {min_margin:.2f}"
-        return PairVerdict(
+        verdict = PairVerdict(
             prompt_id=pair.prompt_id,
             p_chosen=p_chosen,
-            margin=margin,
-            kept=margin >= min_margin,
-            reason=reason,
+            margin=2.0 * p_chosen - 1.0,
+            kept=False,
+            reason="",
             rationale=why,
             passages=passages,
         )
+        return with_margin(verdict, min_margin)
 
     todo = [pair for pair in pairs if pair.prompt_id not in done]
     for verdict in await append_as_completed(path, [one(pair) for pair in todo]):
@@ -147,6 +141,23 @@ async def _rationale(judge: Model, prompt: str) -> str:
         prompt + " Then say why, in one sentence.", config=GenerateConfig(max_tokens=80, temperature=0.0)
     )
     return output.completion.strip()
+
+
+def with_margin(verdict: PairVerdict, min_margin: float) -> PairVerdict:
+    """The verdict kept or dropped by ``min_margin`` (a verdict without a margin stays as it is), with its reason.
+
+    The judge's margins do not depend on the threshold, so a run can change it without asking the judge again.
+    """
+    margin = verdict.margin
+    if margin is None:
+        return verdict
+    if margin >= min_margin:
+        reason = f"kept: the chosen reply wins by {margin:+.2f}"
+    elif margin < 0:
+        reason = f"the judge preferred the default reply ({margin:+.2f})"
+    else:
+        reason = f"too close: the chosen reply wins by {margin:+.2f}, less than {min_margin:.2f}"
+    return verdict.model_copy(update={"kept": margin >= min_margin, "reason": reason})
 
 
 def _dropped(pair: PreferencePair, reason: str, passages: list[str]) -> PairVerdict:

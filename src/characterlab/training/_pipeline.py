@@ -184,8 +184,18 @@ def train_character(
             rationale=settings.rationale,
         )
     )
+    # The threshold may have changed since the judge was asked: the file says what this run keeps.
+    write_records(data / "verdicts.jsonl", verdicts)
     kept = {verdict.prompt_id for verdict in verdicts if verdict.kept}
     training_pairs = [pair for pair in pairs if pair.split == "train" and pair.prompt_id in kept]
+    if not training_pairs and "dpo" not in manifest.stages:
+        counts = Counter(_reason_group(verdict.reason) for verdict in verdicts)
+        raise CharacterlabError(
+            f"the judge kept none of the {len(pairs)} pairs ("
+            + ", ".join(f"{reason}: {count}" for reason, count in counts.most_common())
+            + f"); lower --min-margin (now {settings.min_margin}) or use a stronger --judge, then run the same "
+            "command again: the pairs and the judge's verdicts are kept"
+        )
 
     local_name = settings.student.removeprefix(LOCAL_PREFIX)
     if "dpo" not in manifest.stages:
@@ -277,18 +287,29 @@ def train_character(
     return TrainingResult(bundle=out, prompts=prompts, pairs=pairs, verdicts=verdicts, metrics=metrics)
 
 
+_LATER_STAGES = frozenset(
+    {"min_margin", "dpo", "introspection", "evaluate", "evaluation_judge", "studies", "persona_data", "behaviours",
+     "holds_by"}
+)  # fmt: skip
+"""Settings that only decide what happens from DPO on: they may change while nothing has been trained."""
+
+
 def _open_bundle(out: Path, character: Character, settings: TrainingSettings) -> BundleManifest:
     config = out / "config.json"
     wanted = settings.model_dump(mode="json")
     if config.is_file():
         before = json.loads(config.read_text(encoding="utf-8"))
         changed = sorted(key for key in set(before) | set(wanted) if before.get(key) != wanted.get(key))
+        manifest = read_bundle(out)
+        if changed and "dpo" not in manifest.stages and set(changed) <= _LATER_STAGES:
+            config.write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")
+            return manifest
         if changed:
             raise CharacterlabError(
                 f"{out} holds a run with other settings ({', '.join(changed)} differ); resume it with the same "
                 "settings, or write the new run to another -o folder"
             )
-        return read_bundle(out)
+        return manifest
     if out.exists() and any(out.iterdir()):
         raise CharacterlabError(f"{out} exists and is not a training bundle; give -o a new or empty folder")
     out.mkdir(parents=True, exist_ok=True)
