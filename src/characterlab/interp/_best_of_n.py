@@ -32,7 +32,10 @@ __all__ = ["BestOfN", "BestOfNPoint", "LinearProbe", "StateScorer", "best_of_n",
 class StateScorer(Protocol):
     """Scores a reply from its states (block index → mean state over its tokens); higher is better."""
 
-    layer: int
+    @property
+    def layer(self) -> int:
+        """The block whose state it reads."""
+        ...
 
     def score(self, states: Mapping[int, torch.Tensor]) -> float:
         """The reply's score."""

@@ -17,6 +17,7 @@ from characterlab.scorers._judge import (
     JudgeMethod,
     JudgeScore,
     TraitRubric,
+    character_as_trait,
     judge_score,
     trait_rubric,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "StanceMethod",
     "StanceResult",
     "TraitRubric",
+    "character_as_trait",
     "contradiction_rate",
     "embedding_contrast",
     "extract_stance",

@@ -19,7 +19,7 @@ from typing import Final, Literal
 
 from inspect_ai.model import GenerateConfig, Logprob, Model
 
-from characterlab.characters import Exchange, Trait, substitute_macros
+from characterlab.characters import Character, Exchange, Trait, substitute_macros
 
 __all__ = [
     "JUDGE_CONFIG",
@@ -27,6 +27,7 @@ __all__ = [
     "JudgeMethod",
     "JudgeScore",
     "TraitRubric",
+    "character_as_trait",
     "judge_score",
     "trait_rubric",
 ]
@@ -108,6 +109,19 @@ class TraitRubric:
             '"Score: <n>", and nothing else.',
         ]
         return "\n".join(lines)
+
+
+def character_as_trait(character: Character) -> Trait:
+    """The whole character as one trait (summary, voice and traits; up to four examples each way), for a judge
+    asked how much a reply sounds like the character rather than how strongly it shows one trait."""
+    parts = [character.summary.strip(), character.voice.strip(), *(t.description.strip() for t in character.traits)]
+    return Trait(
+        id="character",
+        description=" ".join(part for part in parts if part) or f"the character {character.display_name}",
+        strength=1.0,
+        examples=[example for trait in character.traits for example in trait.examples][:4],
+        counterexamples=[example for trait in character.traits for example in trait.counterexamples][:4],
+    )
 
 
 def trait_rubric(trait: Trait, *, character_name: str | None = None, seed: int = 0) -> TraitRubric:

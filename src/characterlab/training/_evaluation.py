@@ -27,9 +27,9 @@ from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageUser,
 from pydantic import BaseModel, ConfigDict
 
 from characterlab.analysis import bootstrap_mean, paired_permutation_test
-from characterlab.characters import Character, Trait
+from characterlab.characters import Character
 from characterlab.models import chat_messages
-from characterlab.scorers import EmbeddingModel, judge_score, trait_rubric
+from characterlab.scorers import EmbeddingModel, character_as_trait, judge_score, trait_rubric
 from characterlab.stage import StageContext, render_chat_frame
 from characterlab.training._records import PreferencePair, append_as_completed, read_records
 
@@ -126,18 +126,6 @@ def evaluation_prompts(pairs: Sequence[PreferencePair]) -> list[EvaluationPrompt
     return [*held_out, *unseen_contexts()]
 
 
-def character_rubric_trait(character: Character) -> Trait:
-    """The whole character as one trait, for a judge asked how much a reply sounds like the character."""
-    parts = [character.summary.strip(), character.voice.strip()]
-    parts += [f"{trait.description.strip()}" for trait in character.traits]
-    description = " ".join(part for part in parts if part) or f"the character {character.display_name}"
-    examples = [example for trait in character.traits for example in trait.examples][:4]
-    counterexamples = [example for trait in character.traits for example in trait.counterexamples][:4]
-    return Trait(
-        id="character", description=description, strength=1.0, examples=examples, counterexamples=counterexamples
-    )
-
-
 async def evaluate(
     character: Character,
     conditions: Sequence[Condition],
@@ -168,7 +156,7 @@ async def evaluate(
     """
     done = {(r.prompt_id, r.condition): r for r in read_records(path, EvaluationReply)}
     poles = _poles(pairs, embedding)
-    rubric = trait_rubric(character_rubric_trait(character), character_name=character.display_name, seed=seed)
+    rubric = trait_rubric(character_as_trait(character), character_name=character.display_name, seed=seed)
     frame = chat_messages(render_chat_frame(character, StageContext(examples="messages")))
 
     async def one(index: int, prompt: EvaluationPrompt, condition: Condition) -> EvaluationReply:
