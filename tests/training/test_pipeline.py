@@ -163,6 +163,12 @@ def test_the_report_escapes_model_text(tiny: str, tmp_path: Path) -> None:
     assert page.count("data:image/png;base64,") == 2  # the before/after figure and the DPO curves
     for heading in ("Before and after", "Preference margins", "Prompts and pairs", "DPO", "Settings"):
         assert heading in page
+    # A judge that scores (nearly) every reply alike is flagged, not read as a finding.
+    metrics_file = bundle / "metrics.json"
+    metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
+    metrics["evaluation"]["judge_mode"] = {"value": 100.0, "share": 0.95}
+    metrics_file.write_text(json.dumps(metrics), encoding="utf-8")
+    assert "The judge gave 95% of the replies the same score (100)" in build_training_report(bundle)
 
 
 def test_a_judge_that_keeps_nothing_stops_the_run_and_a_lower_margin_resumes_it(tiny: str, tmp_path: Path) -> None:

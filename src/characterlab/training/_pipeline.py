@@ -395,8 +395,17 @@ def _metrics(
         "evaluation": {
             "summaries": [summary.__dict__ for summary in summaries],
             "comparisons": comparisons,
+            # A judge that gives (nearly) every reply one score tells the conditions apart no better than a constant.
+            "judge_mode": _mode([reply.judge for reply in replies if reply.judge is not None]),
         },
     }
+
+
+def _mode(values: Sequence[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    value, count = Counter(values).most_common(1)[0]
+    return {"value": value, "share": count / len(values)}
 
 
 def _reason_group(reason: str) -> str:
