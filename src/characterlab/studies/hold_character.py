@@ -71,10 +71,10 @@ PREFILL_GROUP: Final = "prefill"
 METRIC_TURNS: Final = 8
 """Turns with a declared metric (``held_1`` … ``held_8``); longer scripts still score every turn."""
 PREFILL_ROLE: Final = "prefill"
+"""The Inspect model role that writes the prefilled reply (default: the model under study)."""
 DEFAULT_VOICE_ROLE: Final = "default_voice"
 """The model role whose bare replies are the default voice of ``holds_by=embedding`` (default: the model under
 study); an unstaged trained model needs its untrained base here, or its own replies would be the default."""
-"""The Inspect model role that writes the prefilled reply (default: the model under study)."""
 
 _STAGE = StageContext()
 """How the character is staged: its system prompt and its greeting, then the conversation (a chat as a user meets
@@ -135,12 +135,13 @@ def hold_character(
             against the character file.
         default_voice_model: The model whose replies without the character are the default voice of
             ``holds_by=embedding`` (default: the model under study; also settable as the ``default_voice`` model
-            role). Required when unstaged: give the untrained model the trained one came from.
+            role). Required when unstaged with ``holds_by=embedding``: give the untrained model the trained one
+            came from.
 
     Raises:
         CharacterlabError: no character is given, an unknown pressure type is asked for, no script is left to run,
-            ``holds_by`` is neither ``judge`` nor ``embedding``, ``max_turns`` is below 1, or ``prefill`` is on and
-            the file has no prefill section.
+            ``holds_by`` is neither ``judge`` nor ``embedding``, ``max_turns`` is below 1, ``prefill`` is on and
+            the file has no prefill section, or the run is unstaged with embedding verdicts and no default voice.
     """
     source = _load(character)
     if holds_by not in ("judge", "embedding"):
