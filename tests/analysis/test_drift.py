@@ -69,6 +69,9 @@ def test_replies_of_the_model_under_study_are_projected_and_the_judge_left_out(
     row = table[(table["sample_id"] == str(sample.id)) & (table["series"] == "character")]
     assert float(row["projection"].iloc[0]) == pytest.approx(float(state @ direction / np.linalg.norm(direction)))
     assert drift_table([log], {7: direction}).empty  # a layer the run did not record
+    # An eval set names logs under an absolute folder by file:// URI; they read the same.
+    by_uri = drift_table([Path(log.location.removeprefix("file://")).as_uri()], {2: direction})
+    assert by_uri["projection"].tolist() == table["projection"].tolist()
 
 
 def test_conversations_give_a_curve_per_turn_and_dialogues_one_per_speaker(

@@ -1,4 +1,5 @@
-"""Scripted models for the training tests: each answers from a function of the messages it gets, and records them."""
+"""What the training tests share: a short character, and scripted models that answer from a function of the
+messages they get and record them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,25 @@ from collections.abc import Callable
 from inspect_ai.model import ChatMessage, GenerateConfig, Model, ModelOutput, ModelUsage, get_model
 from inspect_ai.tool import ToolChoice, ToolInfo
 
+from characterlab.characters import Character, Exchange, Trait
+
 Reply = Callable[[list[ChatMessage]], str]
+
+PIP = Character(
+    name="Pip",
+    summary="A cheerful sailor.",
+    traits=[
+        Trait(
+            id="cheer",
+            description="Pip is cheerful and says ahoy.",
+            strength=0.9,
+            examples=[Exchange(context="Hi", response="Ahoy! What a grand day!")],
+            counterexamples=[Exchange(context="Hi", response="Hello. State your request.")],
+            probes=["How are you?", "What do you think of rain?", "Tell me about the sea.", "Any plans today?"],
+        ),
+        Trait(id="brevity", description="Pip keeps it short.", strength=0.8, probes=["Explain tides.", "Your boat?"]),
+    ],
+)
 
 
 class Scripted:

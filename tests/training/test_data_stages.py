@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from inspect_ai.model import ChatMessage, ChatMessageSystem
 
-from characterlab.characters import Character, Corpus, Exchange, Passage, Trait
+from characterlab.characters import Character, Corpus, Passage, Trait
 from characterlab.errors import DataFileError
 from characterlab.training import (
     PairVerdict,
@@ -23,23 +23,7 @@ from characterlab.training import (
     read_prompt_file,
     read_records,
 )
-from tests.training._mock import Scripted
-
-PIP = Character(
-    name="Pip",
-    summary="A cheerful sailor.",
-    traits=[
-        Trait(
-            id="cheer",
-            description="Pip is cheerful and says ahoy.",
-            strength=0.9,
-            examples=[Exchange(context="Hi", response="Ahoy! What a grand day!")],
-            counterexamples=[Exchange(context="Hi", response="Hello. State your request.")],
-            probes=["How are you?", "What do you think of rain?", "Tell me about the sea.", "Any plans today?"],
-        ),
-        Trait(id="brevity", description="Pip keeps it short.", strength=0.8, probes=["Explain tides.", "Your boat?"]),
-    ],
-)
+from tests.training._mock import PIP, Scripted
 
 
 def _last_user(messages: Sequence[ChatMessage]) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from characterlab.characters import Character, Exchange, Trait, load_character
+from characterlab.characters import Character, load_character
 from characterlab.errors import CharacterlabError
 from characterlab.models import build_tiny_model, load_model
 from characterlab.report import build_training_report
@@ -21,24 +21,9 @@ from characterlab.training import (
     train_character,
 )
 from characterlab.training._records import write_records
+from tests.training._mock import PIP
 
 pytestmark = pytest.mark.slow  # a minute or two: every stage runs, with the embedding model
-
-PIP = Character(
-    name="Pip",
-    summary="A cheerful sailor.",
-    traits=[
-        Trait(
-            id="cheer",
-            description="Pip is cheerful and says ahoy.",
-            strength=0.9,
-            examples=[Exchange(context="Hi", response="Ahoy! What a grand day!")],
-            counterexamples=[Exchange(context="Hi", response="Hello. State your request.")],
-            probes=["How are you?", "What do you think of rain?", "Tell me about the sea.", "Any plans today?"],
-        ),
-        Trait(id="brevity", description="Pip keeps it short.", strength=0.8, probes=["Explain tides.", "Your boat?"]),
-    ],
-)
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,8 @@ __all__ = [
 ]
 
 LogSource = str | os.PathLike[str] | EvalLog
-"""A log file (``.eval`` or ``.json``), a folder searched recursively for them, or a log already read."""
+"""A log file (``.eval`` or ``.json``, by path or ``file://`` URI), a folder searched recursively for them, or a log
+already read."""
 
 SCORE_COLUMNS = (
     "run",
@@ -96,7 +97,8 @@ def read_logs(logs: LogSource | Iterable[LogSource]) -> list[EvalLog]:
         if isinstance(source, EvalLog):
             read.append(source)
             continue
-        path = Path(source)
+        # Inspect names a log under an absolute folder by a file:// URI (an eval set's ``log.location``).
+        path = Path(_path_of(source)) if isinstance(source, str) and source.startswith("file://") else Path(source)
         if path.is_dir():
             files = log_files(path)
             if not files:

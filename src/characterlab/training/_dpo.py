@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from characterlab.errors import CharacterlabError
 from characterlab.stage import FrameMessage, render_transcript_from_messages
 from characterlab.training._records import PreferencePair
+from characterlab.training._trainer_runs import resume_point, trainer_args
 
 if TYPE_CHECKING:
     from characterlab.models import LoadedModel
@@ -152,14 +153,11 @@ def train_dpo(
     import torch
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers.trainer_utils import get_last_checkpoint
     from trl import DPOConfig, DPOTrainer
 
     checkpoints = out / "checkpoints"
-    checkpoints.mkdir(parents=True, exist_ok=True)
     cuda = loaded.device.type == "cuda"
     config = DPOConfig(
-        output_dir=str(checkpoints),
         beta=settings.beta,
         learning_rate=settings.learning_rate,
         num_train_epochs=settings.epochs,
@@ -168,16 +166,8 @@ def train_dpo(
         max_length=settings.max_length,
         warmup_steps=settings.warmup_ratio,  # a float in [0, 1) is a fraction of the steps
         gradient_checkpointing=settings.gradient_checkpointing,
-        logging_steps=1,
-        save_strategy="steps",
-        save_steps=settings.save_steps,
-        save_total_limit=2,
-        seed=settings.seed,
         data_seed=settings.seed,
-        report_to=[],
-        disable_tqdm=not progress,
-        bf16=cuda and loaded.dtype == torch.bfloat16,
-        use_cpu=not cuda,
+        **trainer_args(loaded, checkpoints, progress=progress, seed=settings.seed, save_steps=settings.save_steps),
     )
     lora = LoraConfig(
         r=settings.rank,
@@ -187,10 +177,6 @@ def train_dpo(
         task_type="CAUSAL_LM",
     )
     model: Any = loaded.model
-    if not progress:
-        import datasets
-
-        datasets.disable_progress_bars()  # before the trainer maps the dataset
     trainer = DPOTrainer(
         model=model,
         args=config,
@@ -198,8 +184,7 @@ def train_dpo(
         processing_class=loaded.tokenizer,
         peft_config=lora,
     )
-    quiet_unless(progress, trainer)
-    last = get_last_checkpoint(str(checkpoints)) if resume else None  # type: ignore[no-untyped-call]
+    last = resume_point(trainer, checkpoints, progress=progress, resume=resume)
     if cuda:
         torch.cuda.reset_peak_memory_stats(loaded.device)
     started = time.perf_counter()
@@ -219,15 +204,6 @@ def train_dpo(
         peak_memory_bytes=int(torch.cuda.max_memory_allocated(loaded.device)) if cuda else None,
         resumed_from=last,
     )
-
-
-def quiet_unless(progress: bool, trainer: Any) -> None:
-    """Without progress bars, a trainer prints no per-step dicts either (its stand-in for the bar)."""
-    if progress:
-        return
-    from transformers import PrinterCallback
-
-    trainer.remove_callback(PrinterCallback)
 
 
 def _save_curves(history: list[dict[str, Any]], out: Path) -> tuple[Path, Path]:

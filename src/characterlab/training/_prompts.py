@@ -5,6 +5,7 @@ any file the user supplies, deduplicated by meaning and split into training and 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -86,8 +87,6 @@ def read_prompt_file(path: Path) -> list[str]:
     Raises:
         DataFileError: the file cannot be read, a JSON line has no text field, or the file holds no message.
     """
-    import json
-
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from characterlab.errors import CharacterlabError
 from characterlab.stage import FrameMessage
-from characterlab.training._dpo import quiet_unless, student_prompt
+from characterlab.training._dpo import student_prompt
 from characterlab.training._introspection import IntrospectionSettings
 from characterlab.training._records import IntrospectionSample
+from characterlab.training._trainer_runs import resume_point, trainer_args
 
 if TYPE_CHECKING:
     from characterlab.models import LoadedModel
@@ -66,40 +67,23 @@ def train_sft(
         raise CharacterlabError("introspection kept no sample to fine-tune on (see data/introspection.jsonl)")
     from datasets import Dataset
     from peft import PeftModel
-    from transformers.trainer_utils import get_last_checkpoint
     from trl import SFTConfig, SFTTrainer
 
     checkpoints = out / "checkpoints"
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    cuda = loaded.device.type == "cuda"
     model: Any = PeftModel.from_pretrained(loaded.model, str(adapter), is_trainable=True)
     config = SFTConfig(
-        output_dir=str(checkpoints),
         learning_rate=settings.learning_rate,
         num_train_epochs=settings.epochs,
         per_device_train_batch_size=settings.batch_size,
         max_length=settings.max_length,
         completion_only_loss=True,
         gradient_checkpointing=settings.gradient_checkpointing,
-        logging_steps=1,
-        save_strategy="steps",
-        save_steps=25,
-        save_total_limit=2,
-        seed=seed,
-        report_to=[],
-        disable_tqdm=not progress,
-        bf16=cuda and str(loaded.dtype) == "torch.bfloat16",
-        use_cpu=not cuda,
+        **trainer_args(loaded, checkpoints, progress=progress, seed=seed, save_steps=25),
     )
-    if not progress:
-        import datasets
-
-        datasets.disable_progress_bars()  # before the trainer maps the dataset
     trainer = SFTTrainer(
         model=model, args=config, train_dataset=Dataset.from_list(list(rows)), processing_class=loaded.tokenizer
     )
-    quiet_unless(progress, trainer)
-    last = get_last_checkpoint(str(checkpoints)) if resume else None  # type: ignore[no-untyped-call]
+    last = resume_point(trainer, checkpoints, progress=progress, resume=resume)
     trainer.train(resume_from_checkpoint=last)
     trained = out / "adapter"
     trained_model: Any = trainer.model

@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlparse
-from urllib.request import url2pathname
 
 from characterlab.errors import CharacterlabError
 
@@ -102,7 +100,6 @@ def run_studies(
     if failed:
         names = ", ".join(log.eval.task for log in failed)
         raise CharacterlabError(f"before/after studies failed ({names}); run again to resume them")
-    # Inspect names logs under an absolute folder by file: URI.
-    locations = [Path(url2pathname(urlparse(log.location).path)) if log.location.startswith("file:") else
-                 Path(log.location) for log in logs]  # fmt: skip
-    return write_study_report(locations, bundle / "evaluation" / "studies.html", title="Before and after: the studies")
+    return write_study_report(
+        [log.location for log in logs], bundle / "evaluation" / "studies.html", title="Before and after: the studies"
+    )
