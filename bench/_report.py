@@ -22,12 +22,15 @@ class Ratio:
     """``at_least``: ours/baseline must reach the target (a speed-up); ``at_most``: ours/baseline - 1 must stay
     under it (an overhead); ``added_at_most``: ours - baseline must stay under it (an added cost, in ``unit``)."""
     detail: str = ""
+    paired: float | None = None
+    """For ``added_at_most`` where both sides ran the same items in the same order: the median of the per-item
+    differences (ours - baseline), which is then the value (far less noisy than a difference of medians)."""
 
     @property
     def value(self) -> float:
         """The speed-up (``ours / baseline``), the overhead (``ours / baseline - 1``) or the added cost."""
         if self.direction == "added_at_most":
-            return self.ours - self.baseline
+            return self.ours - self.baseline if self.paired is None else self.paired
         ratio = self.ours / self.baseline
         return ratio if self.direction == "at_least" else ratio - 1.0
 

@@ -3,24 +3,29 @@
 Both sides hold the same conversations with the same model and time each reply from the request to its first
 streamed text. Directly: ``LocalModelAPI.generate_streaming`` in this process. Through the lab: a real uvicorn
 server on 127.0.0.1 (in this process, beside the model) and the chats' HTTP clients in another process, as
-browsers are, posting each turn and reading the server-sent events. The difference of the medians is what the
-web layer adds (database writes, routing, SSE framing, the socket); the issue's target is at most 50 ms with 20
-chats served.
+browsers are, posting each turn and reading the server-sent events. Both sides run the same turns in the same
+order, so each turn is timed twice: the median of the per-turn differences (lab - direct) is what the web layer
+adds (database reads and writes, routing, the prompt, SSE framing, the socket), with a 95% bootstrap interval
+clustered by conversation. The issue's target is at most 50 ms with 20 chats served.
 
-Three loads: *alone*, one chat (what the web layer costs a reply when nothing competes); *served*, ``count`` chats
-talking at once, each person pausing a little (0 to 1 s, the same pauses on
-both sides) before their next turn, as people in a lab do; and *burst*, ``count`` turns sent in the same instant
-(where the lab's handling of the requests, one after another on the server, spreads them out before they reach
-the model).
+Four loads, each a round at a time on alternating sides:
+
+- *served*: ``count`` chats talking at once, each person taking 2 to 10 s to read a reply and write the next turn
+  (the same pauses on both sides) — 20 people using one lab. This is the target's load.
+- *alone*: one chat: what the web layer costs a reply when nothing competes.
+- *saturated*: ``count`` chats with pauses of 0 to 1 s, more than the model keeps up with on a small machine:
+  requests queue for the model, and any CPU the server takes from it lengthens everyone's wait.
+- *burst*: ``count`` turns sent in the same instant (the server handles the requests one after another, which
+  spreads them out before they reach the model).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import random
-import statistics
 import tempfile
 import threading
 import time
@@ -28,6 +33,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import httpx
+import numpy as np
 import uvicorn
 from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageUser, GenerateConfig, get_model
 
@@ -43,19 +49,21 @@ def _questions(count: int, round_: int) -> list[str]:
     return [f"Round {round_}, question {index}: tell me about the number {index + 7}." for index in range(count)]
 
 
-def _pauses(count: int, turns: int, round_: int) -> list[list[float]]:
-    """Each person's thinking time (s) before each turn; the same on both sides of a round."""
+def _pauses(count: int, turns: int, round_: int, pace: tuple[float, float]) -> list[list[float]]:
+    """Each person's time (s) to read and write before each turn; the same on both sides of a round."""
     rng = random.Random(round_)
-    return [[rng.uniform(0.0, 1.0) for _ in range(turns)] for _ in range(count)]
+    return [[rng.uniform(*pace) for _ in range(turns)] for _ in range(count)]
 
 
 def _turn(round_: int, chat: int, turn: int) -> str:
     return f"Round {round_}, chat {chat}, turn {turn}: tell me something about the number {chat + turn + 7}."
 
 
-async def _direct_chats(api: LocalModelAPI, count: int, turns: int, round_: int) -> list[float]:
+async def _direct_chats(
+    api: LocalModelAPI, count: int, turns: int, round_: int, pace: tuple[float, float]
+) -> list[float]:
     config = GenerateConfig(temperature=_SETTINGS["temperature"], max_tokens=int(_SETTINGS["max_tokens"]))
-    pauses = _pauses(count, turns, round_)
+    pauses = _pauses(count, turns, round_, pace)
 
     async def chat(index: int) -> list[float]:
         history: list[ChatMessage] = []
@@ -72,46 +80,98 @@ async def _direct_chats(api: LocalModelAPI, count: int, turns: int, round_: int)
 
 
 def _lab_chats(
-    clients: ProcessPoolExecutor, base: str, store: Store, model: str, count: int, turns: int, round_: int
+    clients: ProcessPoolExecutor,
+    base: str,
+    store: Store,
+    model: str,
+    count: int,
+    turns: int,
+    round_: int,
+    pace: tuple[float, float],
 ) -> list[float]:
     chats = [store.create_chat(model=model, settings=dict(_SETTINGS)).id for _ in range(count)]
-    return clients.submit(_talk_in_lab, base, chats, turns, round_).result()
+    return clients.submit(_talk_in_lab, base, chats, turns, round_, pace).result()
 
 
-def _talk_in_lab(base: str, chats: list[str], turns: int, round_: int) -> list[float]:
+def _talk_in_lab(base: str, chats: list[str], turns: int, round_: int, pace: tuple[float, float]) -> list[float]:
     """In the clients' process: hold every chat's conversation, timing each reply to its first draft."""
-    return asyncio.run(_talk_in_lab_async(base, chats, turns, round_))
+    return asyncio.run(_talk_in_lab_async(base, chats, turns, round_, pace))
 
 
-async def _talk_in_lab_async(base: str, chats: list[str], turns: int, round_: int) -> list[float]:
-    pauses = _pauses(len(chats), turns, round_)
-    async with httpx.AsyncClient(base_url=base, timeout=300) as client:
-        headers = {"X-CSRF-Token": (await client.get("/")).cookies["characterlab_csrf"]}
+async def _talk_in_lab_async(
+    base: str, chats: list[str], turns: int, round_: int, pace: tuple[float, float]
+) -> list[float]:
+    pauses = _pauses(len(chats), turns, round_, pace)
+    csrf = await _csrf_token(base)
 
-        async def chat(index: int, chat_id: str) -> list[float]:
-            seen: list[float] = []
+    async def chat(index: int, chat_id: str) -> list[float]:
+        seen: list[float] = []
+        async with _Browser(base, csrf) as browser:
             for turn in range(turns):
                 await asyncio.sleep(pauses[index][turn])
-                seen.append(await _one_turn(client, headers, chat_id, _turn(round_, index, turn)))
-            return seen
+                seen.append(await browser.turn(chat_id, _turn(round_, index, turn)))
+        return seen
 
-        talks = await asyncio.gather(*(chat(index, chat_id) for index, chat_id in enumerate(chats)))
+    talks = await asyncio.gather(*(chat(index, chat_id) for index, chat_id in enumerate(chats)))
     return [ttft for chat_ttfts in talks for ttft in chat_ttfts]
 
 
-async def _one_turn(client: httpx.AsyncClient, headers: dict[str, str], chat_id: str, text: str) -> float:
-    """Post a turn, read its events to the end, and return the seconds to its first draft."""
-    started = time.perf_counter()
-    seen: float | None = None
-    async with client.stream("POST", f"/chats/{chat_id}/send", json={"text": text}, headers=headers) as response:
-        async for line in response.aiter_lines():
-            if seen is None and line == "event: draft":
+async def _csrf_token(base: str) -> str:
+    async with httpx.AsyncClient(base_url=base) as client:
+        return str((await client.get("/")).cookies["characterlab_csrf"])
+
+
+class _Browser:
+    """One person's connection to the lab, reading each reply's event stream as raw bytes.
+
+    The clients stand for browsers on other machines. On this one their CPU is taken from the model, so they do
+    as little as a client can (no HTTP library parsing each event; only the markers are looked for), and what is
+    measured is the server's work.
+    """
+
+    def __init__(self, base: str, csrf: str) -> None:
+        self._address = httpx.URL(base)
+        self._csrf = csrf
+
+    async def __aenter__(self) -> _Browser:
+        assert self._address.port is not None
+        self._reader, self._writer = await asyncio.open_connection(self._address.host, self._address.port)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._writer.close()
+        await self._writer.wait_closed()
+
+    async def turn(self, chat_id: str, text: str) -> float:
+        """Post a turn, read its events to the end, and return the seconds to its first draft."""
+        body = json.dumps({"text": text}).encode()
+        head = (
+            f"POST /chats/{chat_id}/send HTTP/1.1\r\nHost: {self._address.netloc.decode()}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            f"Cookie: characterlab_csrf={self._csrf}\r\nX-CSRF-Token: {self._csrf}\r\n\r\n"
+        )
+        started = time.perf_counter()
+        self._writer.write(head.encode() + body)
+        seen: float | None = None
+        status = b""
+        tail = b""
+        while True:
+            chunk = await self._reader.read(65536)
+            if not chunk:
+                raise RuntimeError("the lab closed the connection mid-reply")
+            status = status or chunk[:12]
+            window = tail + chunk  # a marker may straddle two reads
+            if not status.startswith(b"HTTP/1.1 200") or b"event: error" in window:
+                raise RuntimeError(f"the lab failed a reply: {window[:300]!r}")
+            if seen is None and b"event: draft" in window:
                 seen = time.perf_counter() - started
-            if line.startswith("event: error"):
-                raise RuntimeError(f"the lab failed a reply: {await response.aread()!r}")
-    if seen is None:
-        raise RuntimeError("a reply streamed no draft")
-    return seen
+            # The streamed body is chunked and ends with an empty chunk (event data is JSON: no raw CRLF in it).
+            if window.endswith(b"\r\n0\r\n\r\n"):
+                break
+            tail = window[-16:]
+        if seen is None:
+            raise RuntimeError("a reply streamed no draft")
+        return seen
 
 
 async def _direct(api: LocalModelAPI, questions: list[str]) -> list[float]:
@@ -146,10 +206,13 @@ def _ask_lab(base: str, chats: list[str], questions: list[str]) -> list[float]:
 
 
 async def _ask_lab_async(base: str, chats: list[str], questions: list[str]) -> list[float]:
-    async with httpx.AsyncClient(base_url=base, timeout=300) as client:
-        headers = {"X-CSRF-Token": (await client.get("/")).cookies["characterlab_csrf"]}
-        asked = zip(chats, questions, strict=True)
-        return list(await asyncio.gather(*(_one_turn(client, headers, chat, q) for chat, q in asked)))
+    csrf = await _csrf_token(base)
+
+    async def ask(chat_id: str, question: str) -> float:
+        async with _Browser(base, csrf) as browser:
+            return await browser.turn(chat_id, question)
+
+    return list(await asyncio.gather(*(ask(chat, q) for chat, q in zip(chats, questions, strict=True))))
 
 
 def _serve(store: Store) -> tuple[uvicorn.Server, str]:
@@ -162,14 +225,24 @@ def _serve(store: Store) -> tuple[uvicorn.Server, str]:
     return server, f"http://127.0.0.1:{port}"
 
 
-def run(model: str, *, count: int = 20, rounds: int = 3, turns: int = 3) -> list[Ratio]:
-    """Median time to first token (ms) through the lab against the provider directly, ``count`` chats served."""
+_PEOPLE = (2.0, 10.0)
+"""Seconds a person takes to read a reply and write the next turn (the served load)."""
+_HURRIED = (0.0, 1.0)
+"""... and with the model kept saturated."""
+
+
+def run(
+    model: str, *, count: int = 20, rounds: int = 3, turns: int = 3, pace: tuple[float, float] = _PEOPLE
+) -> list[Ratio]:
+    """Time to first token (ms) through the lab against the provider directly, ``count`` chats served.
+
+    ``pace``: the served load's range of pauses before a turn (s).
+    """
     loaded = get_model(model)  # memoized: the lab's chats get this same provider and engine
     api = loaded.api
     assert isinstance(api, LocalModelAPI)
-    alone: dict[str, list[float]] = {"direct": [], "lab": []}
-    served: dict[str, list[float]] = {"direct": [], "lab": []}
-    burst: dict[str, list[float]] = {"direct": [], "lab": []}
+    loads = ("served", "alone", "saturated", "burst")
+    seconds: dict[str, dict[str, list[float]]] = {load: {"direct": [], "lab": []} for load in loads}
     spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no copy of the loaded model
     with tempfile.TemporaryDirectory() as folder, ProcessPoolExecutor(1, mp_context=spawn) as clients:
         store = Store(f"sqlite:///{Path(folder) / 'lab.db'}")
@@ -179,33 +252,54 @@ def run(model: str, *, count: int = 20, rounds: int = 3, turns: int = 3) -> list
             _through_lab(clients, base, store, model, _questions(2, -1))
             for round_ in range(rounds):
                 # Alternating sides, so that a slow moment of the machine does not land on one side only.
-                alone["direct"] += asyncio.run(_direct_chats(api, 1, 2 * turns, round_))
-                alone["lab"] += _lab_chats(clients, base, store, model, 1, 2 * turns, round_)
-                served["direct"] += asyncio.run(_direct_chats(api, count, turns, round_))
-                served["lab"] += _lab_chats(clients, base, store, model, count, turns, round_)
-                burst["direct"] += asyncio.run(_direct(api, _questions(count, round_)))
-                burst["lab"] += _through_lab(clients, base, store, model, _questions(count, round_))
+                for load, chats, chat_turns, pauses in (
+                    ("served", count, turns, pace),
+                    ("alone", 1, 2 * turns, _HURRIED),
+                    ("saturated", count, turns, _HURRIED),
+                ):
+                    timed = seconds[load]
+                    timed["direct"] += asyncio.run(_direct_chats(api, chats, chat_turns, round_, pauses))
+                    timed["lab"] += _lab_chats(clients, base, store, model, chats, chat_turns, round_, pauses)
+                seconds["burst"]["direct"] += asyncio.run(_direct(api, _questions(count, round_)))
+                seconds["burst"]["lab"] += _through_lab(clients, base, store, model, _questions(count, round_))
         finally:
             server.should_exit = True
+    name = "time to first token through the lab vs the provider directly"
     return [
-        _ratio(f"time to first token through the lab vs the provider directly, {count} chats served", served),
-        _ratio("the same for one chat alone", alone),
-        _ratio(f"the same with {count} turns sent in the same instant (burst)", burst),
+        _ratio(f"{name}, {count} chats served (people pausing 2-10 s)", seconds["served"], turns),
+        _ratio(f"{name}, one chat alone", seconds["alone"], 2 * turns),
+        _ratio(f"{name}, {count} chats saturating the model (pauses 0-1 s)", seconds["saturated"], turns),
+        _ratio(f"{name}, {count} turns sent in the same instant (burst)", seconds["burst"], 1),
     ]
 
 
-def _ratio(name: str, seconds: dict[str, list[float]]) -> Ratio:
-    lab, direct = seconds["lab"], seconds["direct"]
+def _ratio(name: str, seconds: dict[str, list[float]], turns: int) -> Ratio:
+    """The added time per turn, from turns timed on both sides (``turns`` a conversation, in order)."""
+    lab, direct = np.array(seconds["lab"]) * 1000, np.array(seconds["direct"]) * 1000
+    added = lab - direct
+    low, high = _clustered_interval(added, turns)
     return Ratio(
         name,
-        statistics.median(lab) * 1000,
-        statistics.median(direct) * 1000,
+        float(np.median(lab)),
+        float(np.median(direct)),
         "ms",
         50.0,
         "added_at_most",
-        f"medians of {len(lab)} replies a side; p90 lab {statistics.quantiles(lab, n=10)[-1] * 1000:.0f} ms vs "
-        f"direct {statistics.quantiles(direct, n=10)[-1] * 1000:.0f} ms",
+        f"median of {len(added)} paired turns' differences, 95% interval {low:+.0f} to {high:+.0f} ms (bootstrap "
+        f"over {len(added) // turns} conversations); medians {np.median(lab):.0f} vs {np.median(direct):.0f} ms, "
+        f"p90 {np.percentile(lab, 90):.0f} vs {np.percentile(direct, 90):.0f} ms",
+        paired=float(np.median(added)),
     )
+
+
+def _clustered_interval(added: np.ndarray, turns: int, resamples: int = 2000) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the median difference, resampling whole conversations."""
+    conversations = added.reshape(-1, turns)  # a conversation's turns wait on each other: resampled together
+    rng = np.random.default_rng(0)
+    picks = rng.integers(0, len(conversations), size=(resamples, len(conversations)))
+    medians = np.median(conversations[picks].reshape(resamples, -1), axis=1)
+    low, high = np.percentile(medians, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def main() -> None:
@@ -214,7 +308,7 @@ def main() -> None:
     parser.add_argument("--model", default="default", help="characterlab model name (default, base, or a folder)")
     parser.add_argument("--chats", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--turns", type=int, default=3, help="turns of each chat per round (served load)")
+    parser.add_argument("--turns", type=int, default=3, help="turns of each chat per round")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     report(run(f"characterlab/{args.model}", count=args.chats, rounds=args.rounds, turns=args.turns), as_json=args.json)

@@ -77,7 +77,9 @@ def test_report_build_bench(tmp_path: Path) -> None:
 
 
 def test_web_ttft_bench_times_both_sides(tiny: str) -> None:
-    served, alone, burst = web_ttft.run(f"characterlab/{tiny}", count=3, rounds=1, turns=2)
-    _finite([served, alone, burst])
-    assert served.unit == "ms" and served.direction == "added_at_most"
-    assert "6 replies a side" in served.detail and "4 replies a side" in alone.detail and "3 replies" in burst.detail
+    served, alone, saturated, burst = web_ttft.run(f"characterlab/{tiny}", count=3, rounds=1, turns=2, pace=(0, 0.2))
+    _finite([served, alone, saturated, burst])
+    assert served.unit == "ms" and served.direction == "added_at_most" and served.paired == served.value
+    assert "median of 6 paired turns" in served.detail and "over 3 conversations" in served.detail
+    assert "median of 4 paired turns" in alone.detail and "over 1 conversations" in alone.detail
+    assert "6 paired" in saturated.detail and "median of 3 paired turns" in burst.detail

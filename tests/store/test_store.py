@@ -71,6 +71,26 @@ def test_a_chat_keeps_turns_swipes_edits_and_truncation(store: Store) -> None:
     assert store.chat(chat.id).settings == {"temperature": 0.7, "max_tokens": 50}
 
 
+def test_a_turn_goes_at_the_end_and_makes_its_chat_the_last_active(store: Store) -> None:
+    first, second = store.create_chat(model="a"), store.create_chat(model="b")
+    for text in ("one", "two", "three"):
+        store.add_message(first.id, "user", text)
+    store.truncate(first.id, 1)
+    added = store.add_message(first.id, "assistant", "again")
+    assert added.position == 1
+    assert [m.content for m in store.chat(first.id).messages] == ["one", "again"]
+    assert store.chats()[0].id == first.id
+    reply = store.add_message(second.id, "user", "hello")
+    assert store.chats()[0].id == second.id
+    # What a request knows the conversation now reads like, without reading it back, is what was stored.
+    stored = store.chat(second.id)
+    assert stored.model_copy(update={"updated_at": second.updated_at}) == second.with_turn(reply)
+    assert stored.updated_at > second.updated_at and stored.updated_at.tzinfo is not None
+    for missing in ("no-such-chat", "../etc/passwd"):
+        with pytest.raises(NotFoundError, match="no chat"):
+            store.add_message(missing, "user", "hi")
+
+
 def test_deleting_a_character_keeps_its_chats(store: Store) -> None:
     ada = store.save_character("Ada", "name: Ada\n", origin="created")
     chat = store.create_chat(model="m", character_id=ada.id)

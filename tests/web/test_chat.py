@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from safetensors.torch import save_file
 
 from characterlab.models import ActivationSpec, GenerationRequest, SteeringVector, load_model
 from characterlab.models._engine import LocalEngine
+from characterlab.web import _replies
 from tests.web.conftest import csrf, sse_events, the_lab
 
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)> [x](javascript:alert(3))"
@@ -68,6 +70,26 @@ def test_a_chat_opens_with_the_greeting_and_streams_a_reply(
     assert reply.meta["rendered"].endswith(reply.meta["rendered"][-20:])  # the exact text a local model read
     done = events[-1][1]
     assert 'data-position="2"' in done["html"] and 'data-position="1"' in done["user_html"]
+
+
+def test_drafts_come_at_most_once_an_interval_and_the_last_is_the_whole_reply(
+    client: TestClient, app: FastAPI, tiny_llama: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def drafts_of_a_reply() -> tuple[list[str], float]:
+        chat_id = _new_chat(client, f"characterlab/{tiny_llama}", max_tokens=60)
+        started = time.perf_counter()
+        response = client.post(f"/chats/{chat_id}/send", json={"text": "Tell a long story."}, headers=csrf(client))
+        drafts = [data["text"] for name, data in sse_events(response.text) if name == "draft"]
+        assert drafts and drafts[-1] == the_lab(app).store.chat(chat_id).messages[-1].content
+        return drafts, time.perf_counter() - started
+
+    monkeypatch.setattr(_replies, "DRAFT_INTERVAL_S", 0.0)
+    monkeypatch.setattr(_replies, "DRAFTS_PER_SECOND", 1e9)
+    every_token, _ = drafts_of_a_reply()
+    monkeypatch.setattr(_replies, "DRAFT_INTERVAL_S", 0.3)
+    spaced, elapsed = drafts_of_a_reply()
+    assert len(spaced) <= 2 + elapsed / 0.3 < len(every_token)
+    assert the_lab(app).streaming == 0
 
 
 def test_regenerate_keeps_every_reply_and_swipes_between_them(

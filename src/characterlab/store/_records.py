@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 __all__ = ["CharacterRecord", "ChatKind", "ChatRecord", "MessageRecord", "Role", "RunRecord", "SharedRecord"]
 
@@ -14,6 +14,15 @@ ChatKind = Literal["chat", "dialogue"]
 
 Role = Literal["user", "assistant", "system"]
 """Who wrote a message, from the chat's side: the person (``user``) or the model (``assistant``)."""
+
+
+def _in_utc(moment: datetime) -> datetime:
+    # SQLite keeps no time zone and reads back the UTC times the store wrote as naive ones.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+Utc = Annotated[datetime, AfterValidator(_in_utc)]
+"""A time in UTC, whichever database it was read from."""
 
 
 class _Record(BaseModel):
@@ -31,8 +40,8 @@ class CharacterRecord(_Record):
     """The character file's text, exactly as saved (comments and order kept)."""
     origin: str
     """Where it came from: ``created``, ``file: NAME`` or ``card: NAME``."""
-    created_at: datetime
-    updated_at: datetime
+    created_at: Utc
+    updated_at: Utc
 
 
 class MessageRecord(_Record):
@@ -50,7 +59,7 @@ class MessageRecord(_Record):
     """The messages the model received for this reply (role and content), when a model wrote it."""
     meta: dict[str, Any] = Field(default_factory=dict)
     """Generation details: model, settings, timing, an error that cut the reply short."""
-    created_at: datetime
+    created_at: Utc
 
     @property
     def content(self) -> str:
@@ -71,9 +80,16 @@ class ChatRecord(_Record):
     """Temperature, max tokens, frame, steering and (for dialogues) participants."""
     group_id: str | None
     """Chats compared side by side share a group."""
-    created_at: datetime
-    updated_at: datetime
+    created_at: Utc
+    updated_at: Utc
     messages: list[MessageRecord] = Field(default_factory=list)
+
+    def with_turn(self, message: MessageRecord) -> ChatRecord:
+        """This conversation as it reads once ``message`` is its turn at ``message.position`` (later turns gone).
+
+        What a request knows the database now holds after it stored that turn, without reading it back.
+        """
+        return self.model_copy(update={"messages": [*self.messages[: message.position], message]})
 
 
 class SharedRecord(_Record):
@@ -82,7 +98,7 @@ class SharedRecord(_Record):
     id: str
     kind: ChatKind
     title: str
-    created_at: datetime
+    created_at: Utc
 
 
 class RunRecord(_Record):
@@ -95,6 +111,6 @@ class RunRecord(_Record):
     model: str
     status: str
     samples: int
-    started_at: datetime | None
+    started_at: Utc | None
     report: str | None
     """An HTML report found beside the log, if any."""

@@ -223,9 +223,15 @@ class Store:
     ) -> MessageRecord:
         """Append a turn at the end of a conversation."""
         with self._session() as session:
-            chat = _get(session, ChatRow, chat_id, "chat")
-            position = len(chat.messages)
+            # Two statements, not the chat's every message loaded: this runs on each turn, in a reply's time to
+            # its first token, and a chat's turns keep their whole prompts.
+            touched = sa.update(ChatRow).where(ChatRow.id == chat_id).values(updated_at=datetime.now(UTC))
+            if not ID_PATTERN.fullmatch(chat_id) or session.connection().execute(touched).rowcount == 0:
+                raise NotFoundError(f"no chat with id {chat_id[:80]!r}")
+            last = session.scalar(sa.select(sa.func.max(MessageRow.position)).where(MessageRow.chat_id == chat_id))
+            position = 0 if last is None else last + 1
             row = MessageRow(
+                chat_id=chat_id,
                 position=position,
                 role=role,
                 speaker=speaker,
@@ -234,8 +240,7 @@ class Store:
                 prompt=list(prompt) if prompt is not None else None,
                 meta=dict(meta or {}),
             )
-            chat.messages.append(row)
-            chat.updated_at = datetime.now(UTC)
+            session.add(row)
             session.flush()
             return MessageRecord.model_validate(row)
 
@@ -397,8 +402,14 @@ def _chat_record(row: ChatRow, messages: Sequence[MessageRow]) -> ChatRecord:
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
-    """Foreign keys on (SQLite leaves them off), and write-ahead logging so readers never wait on a writer."""
+    """Foreign keys on (SQLite leaves them off), and write-ahead logging so readers never wait on a writer.
+
+    With write-ahead logging, ``synchronous=NORMAL`` syncs the log at checkpoints rather than at every commit (a
+    chat commits on each turn): a killed or crashed lab still loses nothing committed; only a power cut can take
+    back the last few turns.
+    """
     cursor = connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

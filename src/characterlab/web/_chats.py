@@ -153,14 +153,14 @@ async def send(chat_id: str, body: SendBody, lab: LabDep) -> StreamingResponse:
         raise HTTPException(409, "the last turn is already yours: ask for a reply, or edit it")
     name = str(chat_settings(chat)["user_name"])
     user = lab.store.add_message(chat_id, "user", body.text, speaker=name)
-    return _stream(lab, ReplyJob(chat_id, user.position + 1, "new", sent_text=body.text))
+    return _stream(lab, ReplyJob(chat.with_turn(user), user.position + 1, "new", sent_text=body.text))
 
 
 @router.post("/chats/{chat_id}/reply")
 async def reply(chat_id: str, lab: LabDep) -> StreamingResponse:
     """Stream a reply to the conversation as it stands (after an edit or a deletion)."""
     chat = lab.store.chat(chat_id)
-    return _stream(lab, ReplyJob(chat_id, len(chat.messages), "new"))
+    return _stream(lab, ReplyJob(chat, len(chat.messages), "new"))
 
 
 @router.post("/chats/{chat_id}/regenerate")
@@ -169,7 +169,7 @@ async def regenerate(chat_id: str, body: RegenerateBody, lab: LabDep) -> Streami
     chat = lab.store.chat(chat_id)
     if body.position != len(chat.messages) - 1 or chat.messages[body.position].role != "assistant":
         raise HTTPException(409, "only the last reply can be written again")
-    return _stream(lab, ReplyJob(chat_id, body.position, "swipe"))
+    return _stream(lab, ReplyJob(chat, body.position, "swipe"))
 
 
 @router.post("/chats/{chat_id}/messages/{position}/edit", response_class=HTMLResponse)
@@ -233,7 +233,5 @@ def _turn_html(lab: Lab, chat_id: str, position: int) -> HTMLResponse:
 
 
 def _stream(lab: Lab, job: ReplyJob) -> StreamingResponse:
-    def rendered(message: MessageRecord) -> str:
-        return render_message(message, lab.store.chat(job.chat_id))
-
-    return StreamingResponse(reply_events(lab, job, sse, rendered), media_type="text/event-stream", headers=SSE_HEADERS)
+    events = reply_events(lab, job, sse, render_message)
+    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)

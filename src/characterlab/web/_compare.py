@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 
-from characterlab.store import ChatRecord, MessageRecord, NotFoundError, new_id
+from characterlab.store import ChatRecord, NotFoundError, new_id
 from characterlab.web._chats import SendBody, render_message, start_chat
 from characterlab.web._events import SSE_HEADERS, sse
 from characterlab.web._lab import Lab, lab_of
@@ -80,7 +80,7 @@ async def send_both(group_id: str, body: SendBody, lab: LabDep) -> StreamingResp
     jobs = []
     for column, chat in enumerate(chats):
         user = lab.store.add_message(chat.id, "user", body.text, speaker=str(chat.settings.get("user_name", "User")))
-        jobs.append(ReplyJob(chat.id, user.position + 1, "new", sent_text=body.text, column=column))
+        jobs.append(ReplyJob(chat.with_turn(user), user.position + 1, "new", sent_text=body.text, column=column))
     return StreamingResponse(_merged(lab, jobs), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
@@ -88,11 +88,8 @@ async def _merged(lab: Lab, jobs: list[ReplyJob]) -> AsyncIterator[str]:
     queue: asyncio.Queue[str | None] = asyncio.Queue()
 
     async def pump(job: ReplyJob) -> None:
-        def rendered(message: MessageRecord) -> str:
-            return render_message(message, lab.store.chat(job.chat_id))
-
         try:
-            async for event in reply_events(lab, job, sse, rendered):
+            async for event in reply_events(lab, job, sse, render_message):
                 await queue.put(event)
         finally:
             await queue.put(None)

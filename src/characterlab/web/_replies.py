@@ -27,18 +27,34 @@ __all__ = ["ReplyJob", "chat_settings", "reply_events"]
 
 Mode = Literal["new", "swipe"]
 
+DRAFT_INTERVAL_S = 0.05
+"""The least time between two drafts of a reply after its first: 20 a second look smooth."""
+
+DRAFTS_PER_SECOND = 100
+"""About the most drafts the lab sends a second, all replies together: with many chats streaming, each reply's
+drafts come further apart (20 chats: 5 a second each). Every event costs the server Python work and a socket
+write, and the server shares its interpreter and CPU with a local model: per-token events for 20 chats would
+take time from the model that everyone's next reply waits for. The last draft is always the newest text."""
+
 
 @dataclass(frozen=True)
 class ReplyJob:
     """A reply to write: after the turns before ``position``, as a new turn (``new``) or another swipe."""
 
-    chat_id: str
+    chat: ChatRecord
+    """The conversation as the request left it (with the user's turn it sent): the reply reads its history here,
+    so a turn costs one read of the database, not one per step."""
     position: int
     mode: Mode
     sent_text: str | None = None
     """The user's turn sent with this request (taken back if the reply fails)."""
     column: int | None = None
     """Which column of a side-by-side the reply belongs to."""
+
+    @property
+    def chat_id(self) -> str:
+        """The conversation's id."""
+        return self.chat.id
 
 
 def chat_settings(chat: ChatRecord) -> dict[str, Any]:
@@ -58,7 +74,10 @@ def chat_settings(chat: ChatRecord) -> dict[str, Any]:
 
 
 async def reply_events(
-    lab: Lab, job: ReplyJob, event: Callable[[str, dict[str, Any]], str], render: Callable[[MessageRecord], str]
+    lab: Lab,
+    job: ReplyJob,
+    event: Callable[[str, dict[str, Any]], str],
+    render: Callable[[MessageRecord, ChatRecord], str],
 ) -> AsyncIterator[str]:
     """Stream ``draft`` events as the reply grows, then ``done`` (with the stored turn's HTML) or ``error``."""
     drafts: asyncio.Queue[str | None] = asyncio.Queue()
@@ -68,32 +87,49 @@ async def reply_events(
     task.add_done_callback(lab.background.discard)
     task.add_done_callback(lambda _: drafts.put_nowait(None))
     column = {} if job.column is None else {"column": job.column}
-    while True:
-        text = await drafts.get()
-        if text is None:
-            break
-        while not drafts.empty():  # a slow reader gets the newest draft, not every one in between
-            newer = drafts.get_nowait()
-            if newer is None:
-                drafts.put_nowait(None)
+    loop = asyncio.get_running_loop()
+    next_draft = 0.0
+    lab.streaming += 1
+    try:
+        while True:
+            text = await drafts.get()
+            if text is None:
                 break
-            text = newer
-        yield event("draft", {"text": text, **column})
+            pause = next_draft - loop.time()
+            if pause > 0:
+                # The first draft goes at once; later ones wait out the interval while tokens gather.
+                await asyncio.sleep(pause)
+            text = _newest(drafts, text)
+            next_draft = loop.time() + max(DRAFT_INTERVAL_S, lab.streaming / DRAFTS_PER_SECOND)
+            yield event("draft", {"text": text, **column})
+    finally:
+        lab.streaming -= 1
     error = task.exception()
     if error is not None:
         yield event("error", {"error": _message(error), "text": job.sent_text, **column})
         return
     message = task.result()
-    done: dict[str, Any] = {"position": message.position, "html": render(message), **column}
+    chat = job.chat.with_turn(message)
+    done: dict[str, Any] = {"position": message.position, "html": render(message, chat), **column}
     if job.sent_text is not None:
         # The user's turn, as stored: the page swaps its stand-in bubble for it (with its edit/delete actions).
-        done["user_html"] = render(lab.store.chat(job.chat_id).messages[job.position - 1])
+        done["user_html"] = render(chat.messages[job.position - 1], chat)
     yield event("done", done)
 
 
+def _newest(drafts: asyncio.Queue[str | None], text: str) -> str:
+    """The newest draft waiting (or ``text``); the end marker, when met, stays queued."""
+    while not drafts.empty():
+        newer = drafts.get_nowait()
+        if newer is None:
+            drafts.put_nowait(None)
+            break
+        text = newer
+    return text
+
+
 async def _write_reply(lab: Lab, job: ReplyJob, on_text: Callable[[str], None]) -> MessageRecord:
-    store = lab.store
-    chat = store.chat(job.chat_id)
+    store, chat = lab.store, job.chat
     settings = chat_settings(chat)
     try:
         character = lab.character(chat.character_id)[1] if chat.character_id else None
