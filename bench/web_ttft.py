@@ -134,9 +134,12 @@ class _Browser:
         self._csrf = csrf
 
     async def __aenter__(self) -> _Browser:
+        await self._connect()
+        return self
+
+    async def _connect(self) -> None:
         assert self._address.port is not None
         self._reader, self._writer = await asyncio.open_connection(self._address.host, self._address.port)
-        return self
 
     async def __aexit__(self, *_: object) -> None:
         self._writer.close()
@@ -150,6 +153,9 @@ class _Browser:
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
             f"Cookie: characterlab_csrf={self._csrf}\r\nX-CSRF-Token: {self._csrf}\r\n\r\n"
         )
+        if self._reader.at_eof():  # the server closed the idle connection (keep-alive ran out): a browser reconnects
+            self._writer.close()
+            await self._connect()
         started = time.perf_counter()
         self._writer.write(head.encode() + body)
         seen: float | None = None
@@ -266,18 +272,23 @@ def run(
             server.should_exit = True
     name = "time to first token through the lab vs the provider directly"
     return [
-        _ratio(f"{name}, {count} chats served (people pausing 2-10 s)", seconds["served"], turns),
-        _ratio(f"{name}, one chat alone", seconds["alone"], 2 * turns),
-        _ratio(f"{name}, {count} chats saturating the model (pauses 0-1 s)", seconds["saturated"], turns),
-        _ratio(f"{name}, {count} turns sent in the same instant (burst)", seconds["burst"], 1),
+        # Resampled by what depends on what: a served chat's turns wait on each other (a conversation), a lone
+        # chat's turns each have the model to themselves, and a burst's turns all share one instant (a round).
+        _ratio(f"{name}, {count} chats served (people pausing 2-10 s)", seconds["served"], turns, "conversations"),
+        _ratio(f"{name}, one chat alone", seconds["alone"], 1, "turns"),
+        _ratio(
+            f"{name}, {count} chats saturating the model (pauses 0-1 s)", seconds["saturated"], turns, "conversations"
+        ),
+        _ratio(f"{name}, {count} turns sent in the same instant (burst)", seconds["burst"], count, "bursts"),
     ]
 
 
-def _ratio(name: str, seconds: dict[str, list[float]], turns: int) -> Ratio:
-    """The added time per turn, from turns timed on both sides (``turns`` a conversation, in order)."""
+def _ratio(name: str, seconds: dict[str, list[float]], cluster: int, clusters: str) -> Ratio:
+    """The added time per turn, from turns timed on both sides in the same order (``cluster`` turns in a row
+    depend on each other and are resampled together)."""
     lab, direct = np.array(seconds["lab"]) * 1000, np.array(seconds["direct"]) * 1000
     added = lab - direct
-    low, high = _clustered_interval(added, turns)
+    low, high = _clustered_interval(added, cluster)
     return Ratio(
         name,
         float(np.median(lab)),
@@ -286,18 +297,18 @@ def _ratio(name: str, seconds: dict[str, list[float]], turns: int) -> Ratio:
         50.0,
         "added_at_most",
         f"median of {len(added)} paired turns' differences, 95% interval {low:+.0f} to {high:+.0f} ms (bootstrap "
-        f"over {len(added) // turns} conversations); medians {np.median(lab):.0f} vs {np.median(direct):.0f} ms, "
+        f"over {len(added) // cluster} {clusters}); medians {np.median(lab):.0f} vs {np.median(direct):.0f} ms, "
         f"p90 {np.percentile(lab, 90):.0f} vs {np.percentile(direct, 90):.0f} ms",
         paired=float(np.median(added)),
     )
 
 
-def _clustered_interval(added: np.ndarray, turns: int, resamples: int = 2000) -> tuple[float, float]:
-    """95% percentile-bootstrap interval of the median difference, resampling whole conversations."""
-    conversations = added.reshape(-1, turns)  # a conversation's turns wait on each other: resampled together
+def _clustered_interval(added: np.ndarray, cluster: int, resamples: int = 2000) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the median difference, resampling ``cluster`` turns in a row together."""
+    groups = added.reshape(-1, cluster)
     rng = np.random.default_rng(0)
-    picks = rng.integers(0, len(conversations), size=(resamples, len(conversations)))
-    medians = np.median(conversations[picks].reshape(resamples, -1), axis=1)
+    picks = rng.integers(0, len(groups), size=(resamples, len(groups)))
+    medians = np.median(groups[picks].reshape(resamples, -1), axis=1)
     low, high = np.percentile(medians, [2.5, 97.5])
     return float(low), float(high)
 

@@ -81,5 +81,5 @@ def test_web_ttft_bench_times_both_sides(tiny: str) -> None:
     _finite([served, alone, saturated, burst])
     assert served.unit == "ms" and served.direction == "added_at_most" and served.paired == served.value
     assert "median of 6 paired turns" in served.detail and "over 3 conversations" in served.detail
-    assert "median of 4 paired turns" in alone.detail and "over 1 conversations" in alone.detail
-    assert "6 paired" in saturated.detail and "median of 3 paired turns" in burst.detail
+    assert "median of 4 paired turns" in alone.detail and "over 4 turns" in alone.detail
+    assert "6 paired" in saturated.detail and "3 paired turns" in burst.detail and "over 1 bursts" in burst.detail

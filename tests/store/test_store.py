@@ -91,6 +91,21 @@ def test_a_turn_goes_at_the_end_and_makes_its_chat_the_last_active(store: Store)
             store.add_message(missing, "user", "hi")
 
 
+def test_a_chat_read_for_its_turns_leaves_out_prompts_and_metadata(store: Store) -> None:
+    chat = store.create_chat(model="m")
+    store.add_message(chat.id, "user", "Hi")
+    prompt = [{"role": "user", "content": "Hi"}]
+    store.add_message(chat.id, "assistant", "Hello!", prompt=prompt, meta={"rendered": "<s>Hi</s>"})
+    store.add_swipe(chat.id, 1, "Hey.", prompt=prompt)
+    whole, said = store.chat(chat.id), store.chat(chat.id, turns_only=True)
+    assert whole.messages[1].prompt == prompt and whole.messages[1].meta == {"rendered": "<s>Hi</s>"}
+    assert [(m.prompt, m.meta) for m in said.messages] == [(None, {}), (None, {})]
+    strip = {"prompt": None, "meta": {}}
+    assert said == whole.model_copy(update={"messages": [m.model_copy(update=strip) for m in whole.messages]})
+    with pytest.raises(NotFoundError):
+        store.chat("no-such-chat", turns_only=True)
+
+
 def test_deleting_a_character_keeps_its_chats(store: Store) -> None:
     ada = store.save_character("Ada", "name: Ada\n", origin="created")
     chat = store.create_chat(model="m", character_id=ada.id)

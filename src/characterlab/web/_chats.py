@@ -148,7 +148,7 @@ def chat_page(request: Request, chat_id: str, lab: LabDep) -> HTMLResponse:
 @router.post("/chats/{chat_id}/send")
 async def send(chat_id: str, body: SendBody, lab: LabDep) -> StreamingResponse:
     """Add the user's turn and stream the reply."""
-    chat = lab.store.chat(chat_id)
+    chat = lab.store.chat(chat_id, turns_only=True)
     if chat.messages and chat.messages[-1].role == "user":
         raise HTTPException(409, "the last turn is already yours: ask for a reply, or edit it")
     name = str(chat_settings(chat)["user_name"])
@@ -159,14 +159,14 @@ async def send(chat_id: str, body: SendBody, lab: LabDep) -> StreamingResponse:
 @router.post("/chats/{chat_id}/reply")
 async def reply(chat_id: str, lab: LabDep) -> StreamingResponse:
     """Stream a reply to the conversation as it stands (after an edit or a deletion)."""
-    chat = lab.store.chat(chat_id)
+    chat = lab.store.chat(chat_id, turns_only=True)
     return _stream(lab, ReplyJob(chat, len(chat.messages), "new"))
 
 
 @router.post("/chats/{chat_id}/regenerate")
 async def regenerate(chat_id: str, body: RegenerateBody, lab: LabDep) -> StreamingResponse:
     """Write another reply for the last turn, kept beside the earlier ones."""
-    chat = lab.store.chat(chat_id)
+    chat = lab.store.chat(chat_id, turns_only=True)
     if body.position != len(chat.messages) - 1 or chat.messages[body.position].role != "assistant":
         raise HTTPException(409, "only the last reply can be written again")
     return _stream(lab, ReplyJob(chat, body.position, "swipe"))

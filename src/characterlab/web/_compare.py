@@ -76,7 +76,7 @@ def comparison_page(request: Request, group_id: str, lab: LabDep) -> HTMLRespons
 @router.post("/compare/{group_id}/send")
 async def send_both(group_id: str, body: SendBody, lab: LabDep) -> StreamingResponse:
     """Add the user's turn to every column and stream all the replies, each event tagged with its column."""
-    chats = _group(lab, group_id)
+    chats = _group(lab, group_id, turns_only=True)
     jobs = []
     for column, chat in enumerate(chats):
         user = lab.store.add_message(chat.id, "user", body.text, speaker=str(chat.settings.get("user_name", "User")))
@@ -104,8 +104,8 @@ async def _merged(lab: Lab, jobs: list[ReplyJob]) -> AsyncIterator[str]:
             yield event
 
 
-def _group(lab: Lab, group_id: str) -> list[ChatRecord]:
-    chats = [lab.store.chat(chat.id) for chat in lab.store.chats(group_id=group_id)]
+def _group(lab: Lab, group_id: str, *, turns_only: bool = False) -> list[ChatRecord]:
+    chats = [lab.store.chat(chat.id, turns_only=turns_only) for chat in lab.store.chats(group_id=group_id)]
     if not chats:
         raise NotFoundError(f"no comparison with id {group_id[:80]!r}")
     return chats

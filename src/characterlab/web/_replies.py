@@ -42,8 +42,8 @@ class ReplyJob:
     """A reply to write: after the turns before ``position``, as a new turn (``new``) or another swipe."""
 
     chat: ChatRecord
-    """The conversation as the request left it (with the user's turn it sent): the reply reads its history here,
-    so a turn costs one read of the database, not one per step."""
+    """The conversation as the request left it (with the user's turn it sent), its turns only
+    (``Store.chat(..., turns_only=True)``): the reply reads its history here, so a turn reads the database once."""
     position: int
     mode: Mode
     sent_text: str | None = None
