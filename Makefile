@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.option_scoring --model default
 	$(BIN)/python -m bench.activations --model default
 	$(BIN)/python -m bench.persona_statements --model default
+	$(BIN)/python -m bench.dialogue --model default
 	$(BIN)/python -m bench.report_build
 	$(BIN)/python -m bench.dpo --model default
 	$(BIN)/python -m bench.web_ttft --model default
