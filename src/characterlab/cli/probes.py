@@ -35,6 +35,7 @@ from characterlab.errors import CharacterlabError
 # numpy, torch, transformers, scikit-learn and characterlab.interp are imported inside the commands.
 
 if TYPE_CHECKING:
+    import pandas as pd
     import torch
 
     from characterlab.analysis import Estimate
@@ -115,7 +116,6 @@ def speakers_command(
     if output is None:
         return
     frame = pd.DataFrame([probe.__dict__ for probe in probes])
-    frame.to_csv(output.with_suffix(".csv"), index=False)
     curve = frame.rename(columns={"layer": "turn", "auroc": "mean"})
     control = frame.rename(columns={"layer": "turn", "shuffled": "mean"}).assign(low=float("nan"), high=float("nan"))
     figure = turn_curve_plot(
@@ -126,8 +126,9 @@ def speakers_command(
         ylim=(0.0, 1.0),
     )
     speakers = ", ".join(sorted(set(data.labels)))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(
+    _write_outputs(
+        output,
+        frame,
         f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="generator" content="characterlab">
 <title>Probes · who is speaking</title><style>body {{ font-family: system-ui, sans-serif; max-width: 980px;
 margin: 2rem auto; padding: 0 1rem; color: #1f2328; }} svg.figure {{ width: 100%; height: auto; }}</style></head>
@@ -135,9 +136,7 @@ margin: 2rem auto; padding: 0 1rem; color: #1f2328; }} svg.figure {{ width: 100%
 {len(asked)} questions, held out by question ({folds} folds); logistic regression on the mean state over each
 reply's tokens.</p>{figure}</body></html>
 """,
-        encoding="utf-8",
     )
-    console.print(f"→ {escape(str(output))} and {escape(str(output.with_suffix('.csv')))}")
 
 
 @probes_app.command("best-of-n")
@@ -276,8 +275,6 @@ def best_of_n_command(
             for point, test in zip(result.points, tests, strict=True)
         ]
     )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(output.with_suffix(".csv"), index=False)
     report = BestOfNReport(
         character=staged.name,
         model=engine.loaded.name,
@@ -294,8 +291,7 @@ def best_of_n_command(
         checked=checked,
         settings=f"temperature {temperature:g}, at most {max_tokens} tokens a reply, seed {seed}",
     )
-    output.write_text(best_of_n_page(report), encoding="utf-8")
-    console.print(f"→ {escape(str(output))} and {escape(str(output.with_suffix('.csv')))}")
+    _write_outputs(output, frame, best_of_n_page(report))
 
 
 @probes_app.command("compare")
@@ -396,12 +392,7 @@ def compare_command(
             for s in statistics.rows
         ]
     )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(output.with_suffix(".csv"), index=False)
-    output.write_text(
-        compare_page(names, first, second, statistics, asked, anchor_prompts, max_tokens), encoding="utf-8"
-    )
-    console.print(f"→ {escape(str(output))} and {escape(str(output.with_suffix('.csv')))}")
+    _write_outputs(output, frame, compare_page(names, first, second, statistics, asked, anchor_prompts, max_tokens))
 
 
 @dataclass
@@ -551,6 +542,14 @@ def _relative_states(
         raise CharacterlabError(f"{engine.loaded.name}, block {block}: {error}") from error
     shape = (len(characters), len(questions), len(anchors))
     return RelativeStates(name=engine.loaded.name, block=block, relative=relative.reshape(shape))
+
+
+def _write_outputs(output: Path, frame: pd.DataFrame, page: str) -> None:
+    """Write a command's page to ``output`` and its table beside it (``.csv``), making the folder; say where."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(output.with_suffix(".csv"), index=False)
+    output.write_text(page, encoding="utf-8")
+    console.print(f"→ {escape(str(output))} and {escape(str(output.with_suffix('.csv')))}")
 
 
 def _columns(prefix: str, estimate: Estimate) -> dict[str, float]:
