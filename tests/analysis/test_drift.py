@@ -46,6 +46,13 @@ def _run(task: object, tiny: str, folder: Path) -> EvalLog:
     return log
 
 
+def _held_under_flattery(tiny: str, tam: Path, folder: Path, *, turns: int) -> EvalLog:
+    task = STUDIES["hold_character"](
+        character=str(tam), holds_by="embedding", max_tokens=6, max_turns=turns, pressures="flattery", prefill=False
+    )
+    return _run(task, tiny, folder)
+
+
 def _direction(seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=64)
 
@@ -77,13 +84,7 @@ def test_replies_of_the_model_under_study_are_projected_and_the_judge_left_out(
 def test_conversations_give_a_curve_per_turn_and_dialogues_one_per_speaker(
     tiny: str, tam: Path, tmp_path: Path
 ) -> None:
-    held = _run(
-        STUDIES["hold_character"](
-            character=str(tam), holds_by="embedding", max_tokens=6, max_turns=3, pressures="flattery", prefill=False
-        ),
-        tiny,
-        tmp_path / "hold",
-    )
+    held = _held_under_flattery(tiny, tam, tmp_path / "hold", turns=3)
     table = drift_table([held], {1: _direction(1)})
     # The staged character's replies and the bare model's default-voice replies, at turns 1..3.
     series = set(table["series"])
@@ -103,13 +104,7 @@ def test_conversations_give_a_curve_per_turn_and_dialogues_one_per_speaker(
 def test_the_report_shows_a_drift_section_from_a_vector_file(
     tiny: str, tam: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    log = _run(
-        STUDIES["hold_character"](
-            character=str(tam), holds_by="embedding", max_tokens=6, max_turns=2, pressures="flattery", prefill=False
-        ),
-        tiny,
-        tmp_path / "logs",
-    )
+    log = _held_under_flattery(tiny, tam, tmp_path / "logs", turns=2)
     vectors = Vectors(
         VectorProvenance(kind="trait", model="tiny", layers=[1], trait="terse", n_positive=1, n_negative=1),
         {1: torch.tensor(_direction(3), dtype=torch.float32)},

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from inspect_ai.log import EvalLog, EvalSample
+from inspect_ai.log import EvalSample
 
 from characterlab.analysis._statistics import bootstrap_mean
 from characterlab.analysis._tables import LogSource, _location, read_logs, study_of
@@ -48,14 +48,13 @@ def drift_table(logs: LogSource | Iterable[LogSource], directions: Mapping[int, 
         replies that ``hold_character`` compares with). ``turn`` is the dialogue turn, or the number of user
         messages the reply answers.
     """
-    units = {
-        int(layer): np.asarray(vector, dtype=np.float64) / (np.linalg.norm(np.asarray(vector, dtype=np.float64)) or 1.0)
-        for layer, vector in directions.items()
-    }
+    vectors = {int(layer): np.asarray(vector, dtype=np.float64) for layer, vector in directions.items()}
+    units = {layer: vector / (np.linalg.norm(vector) or 1.0) for layer, vector in vectors.items()}
     rows: list[dict[str, Any]] = []
     for log in read_logs(logs):
+        run = {"run": _location(log), "study": study_of(log)}
         for sample in log.samples or []:
-            rows.extend(_sample_rows(log, sample, units))
+            rows.extend(run | row for row in _sample_rows(sample, units))
     return pd.DataFrame(rows, columns=list(DRIFT_COLUMNS))
 
 
@@ -84,7 +83,8 @@ def drift_curves(table: pd.DataFrame, layer: int) -> dict[str, pd.DataFrame]:
     return curves
 
 
-def _sample_rows(log: EvalLog, sample: EvalSample, units: Mapping[int, np.ndarray[Any, Any]]) -> list[dict[str, Any]]:
+def _sample_rows(sample: EvalSample, units: Mapping[int, np.ndarray[Any, Any]]) -> list[dict[str, Any]]:
+    """A sample's rows, without their run's columns."""
     span_types = {event.id: (event.type, event.parent_id) for event in sample.events if event.event == "span_begin"}
     turns = sample.store.get("turns") if isinstance(sample.store, dict) else None
     condition = str((sample.metadata or {}).get("condition") or "model")
@@ -113,8 +113,6 @@ def _sample_rows(log: EvalLog, sample: EvalSample, units: Mapping[int, np.ndarra
                 state = state.mean(axis=0)
             rows.append(
                 {
-                    "run": _location(log),
-                    "study": study_of(log),
                     "series": series,
                     "sample_id": str(sample.id),
                     "epoch": sample.epoch,
